@@ -1,0 +1,220 @@
+// Reverse-mode autograd on an eager tape. Each differentiable op run under grad mode records a Node:
+// its inputs' edges, the tensors its backward rule needs (held as private aliases), and the rule.
+// Nodes are reference counted (live output tensor + child nodes), so a graph is freed as soon as no
+// live tensor can reach it, or after backward() unless retainGraph is set.
+import { AutogradError, fmtShape } from './errors.js';
+import type { Tensor } from './tensor.js';
+import type { Engine } from './engine.js';
+
+/** Where an input's gradient goes: into another node, or into a leaf tensor's `.grad`. */
+export type Edge = { node: Node } | { leaf: Tensor } | null;
+
+/** Given the output gradient and the saved tensors, return one gradient (or null) per input. */
+export type BackwardRule = (grad: Tensor, saved: Tensor[]) => (Tensor | null | undefined)[];
+
+export class Node {
+  /** Live output tensor (1) plus child nodes that point here. */
+  refs = 1;
+  freed = false;
+  constructor(
+    readonly op: string,
+    readonly edges: Edge[],
+    private saved: Tensor[],
+    private rule: BackwardRule | null,
+    /** The output's shape, for error messages. */
+    readonly shape: readonly number[],
+  ) {
+    for (const e of edges) if (e && 'node' in e) e.node.refs++;
+  }
+
+  apply(grad: Tensor): (Tensor | null | undefined)[] {
+    if (this.freed) {
+      throw new AutogradError(
+        `backward through ${this.op} a second time: its saved tensors were freed; pass { retainGraph: true } to the first backward()`,
+      );
+    }
+    if (!this.rule) throw new AutogradError(`${this.op} has no backward rule: it cannot be differentiated`);
+    return this.rule(grad, this.saved);
+  }
+
+  /** Drop the saved tensors (after a backward pass without retainGraph). */
+  freeSaved(): void {
+    for (const t of this.saved) t.dispose();
+    this.saved = [];
+    this.freed = true;
+  }
+
+  decref(): void {
+    if (--this.refs > 0) return;
+    // Iterative, so a long chain of nodes cannot overflow the stack.
+    const stack: Node[] = [this];
+    while (stack.length) {
+      const n = stack.pop()!;
+      n.freeSaved();
+      for (const e of n.edges) if (e && 'node' in e && --e.node.refs === 0) stack.push(e.node);
+    }
+  }
+}
+
+/** Record `out = op(inputs)` if grad mode is on and any input requires a gradient. */
+export function record(
+  engine: Engine,
+  op: string,
+  inputs: readonly (Tensor | null)[],
+  out: Tensor,
+  save: readonly Tensor[],
+  rule: BackwardRule | null,
+): Tensor {
+  if (!engine.gradEnabled || !inputs.some((t) => t?.requiresGrad)) return out;
+  const edges: Edge[] = inputs.map((t) => {
+    if (!t || !t.requiresGrad) return null;
+    return t.gradFn ? { node: t.gradFn } : { leaf: t };
+  });
+  const saved = save.map((t) => t.alias());
+  out.gradFn = new Node(op, edges, saved, rule, out.shape);
+  out.requiresGrad = true;
+  return out;
+}
+
+export interface BackwardOptions {
+  /** Keep saved tensors so backward can run through the graph again. */
+  retainGraph?: boolean;
+  /** Return gradients for these tensors (leaves or intermediates) instead of accumulating into `.grad`. */
+  inputs?: readonly Tensor[];
+}
+
+/**
+ * Propagate `seed` (the gradient of `root`) back through the graph. With `inputs`, returns their
+ * gradients (null where unreachable) and leaves `.grad` untouched; otherwise accumulates into the
+ * `.grad` of every leaf that requires a gradient.
+ */
+export function runBackward(engine: Engine, root: Tensor, seed: Tensor | undefined, opts: BackwardOptions = {}): (Tensor | null)[] {
+  if (!root.requiresGrad) {
+    throw new AutogradError(`backward: the tensor of shape ${fmtShape(root.shape)} does not require a gradient (no input had requiresGrad)`);
+  }
+  if (!seed && root.size !== 1) {
+    throw new AutogradError(
+      `backward: the output has shape ${fmtShape(root.shape)}; a gradient can be created implicitly only for one-element outputs: pass a seed gradient`,
+    );
+  }
+  if (seed && (seed.shape.length !== root.shape.length || seed.shape.some((d, i) => d !== root.shape[i]))) {
+    throw new AutogradError(`backward: seed gradient shape ${fmtShape(seed.shape)} differs from the output shape ${fmtShape(root.shape)}`);
+  }
+  const wanted = opts.inputs ?? null;
+  const captured = new Map<Tensor, Tensor>();
+  const nodeToInput = new Map<Node, Tensor[]>();
+  if (wanted) {
+    for (const t of wanted) {
+      if (t.gradFn) nodeToInput.set(t.gradFn, [...(nodeToInput.get(t.gradFn) ?? []), t]);
+    }
+  }
+
+  return engine.noGrad(() => {
+    const seedGrad = seed ? seed.alias() : engine.onesLike(root);
+    if (!root.gradFn) {
+      // The root is itself a leaf.
+      deliverLeaf(engine, root, seedGrad, wanted, captured);
+      return finish();
+    }
+    // Reverse topological order by iterative DFS.
+    const order: Node[] = [];
+    const seen = new Set<Node>();
+    const stack: [Node, number][] = [[root.gradFn, 0]];
+    seen.add(root.gradFn);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const [n, i] = top;
+      if (i < n.edges.length) {
+        top[1]++;
+        const e = n.edges[i];
+        if (e && 'node' in e && !seen.has(e.node)) {
+          seen.add(e.node);
+          stack.push([e.node, 0]);
+        }
+      } else {
+        stack.pop();
+        order.push(n);
+      }
+    }
+    const grads = new Map<Node, Tensor>([[root.gradFn, seedGrad]]);
+    for (let k = order.length - 1; k >= 0; k--) {
+      const node = order[k];
+      const g = grads.get(node);
+      if (!g) continue;
+      grads.delete(node);
+      for (const t of nodeToInput.get(node) ?? []) captured.set(t, engine.keep(g.alias()));
+      const inGrads = engine.tidy(() => {
+        // A rule may pass `g` through or return one tensor for two inputs: give each edge its own
+        // handle, since every delivered gradient is disposed or kept independently.
+        const handed = new Set<Tensor>([g]);
+        return node.apply(g).map((x) => {
+          if (!x) return null;
+          const own = handed.has(x) ? x.alias() : x;
+          handed.add(x);
+          return own;
+        });
+      });
+      g.dispose();
+      node.edges.forEach((e, i) => {
+        const gi = inGrads[i];
+        if (!e || !gi) {
+          gi?.dispose();
+          return;
+        }
+        const expected = 'node' in e ? e.node.shape : e.leaf.shape;
+        if (gi.shape.length !== expected.length || gi.shape.some((d, j) => d !== expected[j])) {
+          throw new AutogradError(
+            `backward rule of ${node.op} returned a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(expected)}`,
+          );
+        }
+        if ('leaf' in e) {
+          deliverLeaf(engine, e.leaf, gi, wanted, captured);
+          return;
+        }
+        const prev = grads.get(e.node);
+        if (prev) {
+          grads.set(e.node, engine.keep(prev.add(gi)));
+          prev.dispose();
+          gi.dispose();
+        } else grads.set(e.node, engine.keep(gi));
+      });
+      if (!opts.retainGraph) node.freeSaved();
+    }
+    for (const g of grads.values()) g.dispose();
+    return finish();
+  });
+
+  function finish(): (Tensor | null)[] {
+    return wanted ? wanted.map((t) => captured.get(t) ?? null) : [];
+  }
+}
+
+function deliverLeaf(engine: Engine, leaf: Tensor, g: Tensor, wanted: readonly Tensor[] | null, captured: Map<Tensor, Tensor>): void {
+  engine.keep(g);
+  if (wanted) {
+    if (wanted.includes(leaf)) {
+      const prev = captured.get(leaf);
+      if (prev) {
+        captured.set(leaf, engine.keep(prev.add(g)));
+        prev.dispose();
+        g.dispose();
+      } else captured.set(leaf, g);
+    } else g.dispose();
+    return;
+  }
+  if (leaf.disposed) {
+    g.dispose();
+    return;
+  }
+  const gc = g.dtype === leaf.dtype ? g : g.to(leaf.dtype);
+  if (gc !== g) g.dispose();
+  if (leaf.grad) {
+    const sum = engine.keep(leaf.grad.add(gc));
+    leaf.grad.dispose();
+    gc.dispose();
+    leaf.grad = sum;
+  } else {
+    leaf.grad = gc.isContiguous() ? gc : engine.keep(gc.contiguous());
+    if (leaf.grad !== gc) gc.dispose();
+  }
+}

@@ -1,0 +1,451 @@
+// The Engine owns one GPUDevice: capabilities, buffer pool, pipeline cache, the open command encoder,
+// the uniform arena, tensor scopes (tidy) and the random-number state.
+import { BufferPool, type MemoryInfo } from './buffer-pool.js';
+import { readCapabilities, RAISED_LIMITS, WANTED_FEATURES, type Capabilities } from './capabilities.js';
+import { DeviceError, KilnError } from './errors.js';
+import { BufferUsage, MapMode } from './gpu-constants.js';
+import { SHADERS, type ShaderName, type WgslScalar } from './shaders.js';
+import { runBackward } from './autograd.js';
+import type { DType, TypedArray } from './dtype.js';
+import * as ops from './ops/index.js';
+import type { NestedArray, TensorOptions } from './ops/creation.js';
+import type { Shape } from './shape.js';
+import { Tensor } from './tensor.js';
+
+export interface EngineOptions {
+  /** A GPU object (`navigator.gpu`, or `create([])` from the `webgpu` package in Node). */
+  gpu?: GPU;
+  adapter?: GPUAdapter;
+  device?: GPUDevice;
+  powerPreference?: GPUPowerPreference;
+  /** Bytes the buffer pool may keep for reuse (default 512 MiB). */
+  poolCapBytes?: number;
+  /** Submit the open command encoder after this many dispatches (default 64). */
+  dispatchesPerSubmit?: number;
+}
+
+/** One kernel launch: which shader, how it is specialised, its uniform words, buffers and grid. */
+export interface KernelCall {
+  shader: ShaderName;
+  /** Rewrites of the file's `alias NAME = f32;` lines, e.g. `{ T: 'f16' }`. */
+  types?: Record<string, WgslScalar>;
+  /** WGSL `override` constants. */
+  constants?: Record<string, number | boolean>;
+  /** The uniform `Params` struct at binding 0. */
+  params: Uint32Array;
+  /** Storage buffers at bindings 1, 2, … in order (inputs first, outputs last). */
+  buffers: GPUBuffer[];
+  /** Workgroups in x, y, z. */
+  grid: readonly [number, number?, number?];
+}
+
+const UNIFORM_CHUNK = 64 * 1024;
+
+interface UniformChunk {
+  buffer: GPUBuffer;
+  cpu: Uint32Array<ArrayBuffer>;
+  used: number; // bytes
+}
+
+export class Engine {
+  readonly caps: Capabilities;
+  readonly pool: BufferPool;
+  /** Tensors created inside each open `tidy`, innermost last. */
+  readonly scopes: Set<Tensor>[] = [];
+  /** Depth of `noGrad` nesting; > 0 turns off recording. */
+  noGradDepth = 0;
+  /** Uncaptured WebGPU errors; bad input must never produce one. */
+  readonly deviceErrors: string[] = [];
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private modules = new Map<string, GPUShaderModule>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private dispatches = 0;
+  private chunks: UniformChunk[] = [];
+  private chunkIndex = 0;
+  private readonly dispatchesPerSubmit: number;
+  private rngSeed = 0;
+  private rngOffset = 0;
+  private lost = false;
+
+  private constructor(
+    readonly device: GPUDevice,
+    adapterInfo: GPUAdapterInfo | undefined,
+    options: EngineOptions,
+    // Held so the GPU instance outlives the device: Dawn in Node tears the device down (and crashes
+    // in the driver's threads) when its instance is garbage-collected while work is in flight.
+    private platform: { gpu?: GPU; adapter?: GPUAdapter },
+  ) {
+    this.caps = readCapabilities(adapterInfo, device);
+    this.pool = new BufferPool(device, options.poolCapBytes);
+    this.dispatchesPerSubmit = options.dispatchesPerSubmit ?? 64;
+    device.addEventListener?.('uncapturederror', (e: Event) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.deviceErrors.push(err?.message ?? String(err));
+    });
+    void device.lost?.then((info) => {
+      this.lost = true;
+      if (info.reason !== 'destroyed') this.deviceErrors.push(`device lost: ${info.message}`);
+    });
+  }
+
+  /** Open the GPU: from a device, an adapter, a GPU object, or `navigator.gpu`. */
+  static async create(options: EngineOptions = {}): Promise<Engine> {
+    if (options.device) return new Engine(options.device, options.adapter?.info, options, options);
+    let adapter = options.adapter;
+    const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+    if (!adapter) {
+      if (!gpu) {
+        throw new DeviceError(
+          'Engine.create: no WebGPU found. In Node pass { gpu: create([]) } from the "webgpu" package; ' +
+            'in Deno and browsers navigator.gpu must exist.',
+        );
+      }
+      adapter = (await gpu.requestAdapter({ powerPreference: options.powerPreference })) ?? undefined;
+      if (!adapter) throw new DeviceError('Engine.create: requestAdapter() returned no adapter (is a Vulkan driver installed?)');
+    }
+    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+    const requiredLimits: Record<string, number> = {};
+    for (const name of RAISED_LIMITS) {
+      const v = (adapter.limits as unknown as Record<string, number>)[name];
+      if (typeof v === 'number') requiredLimits[name] = v;
+    }
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+    return new Engine(device, adapter.info, options, { gpu, adapter });
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  /** A tensor from nested arrays, a typed array or a flat list (with `shape`). */
+  tensor(data: NestedArray | TypedArray | ArrayLike<number>, shape?: Shape, options?: TensorOptions): Tensor {
+    return ops.tensor(this, data, shape, options);
+  }
+  /** An uninitialised contiguous tensor. */
+  empty(shape: Shape, dtype: DType = 'f32'): Tensor {
+    return Tensor.empty(this, shape, dtype);
+  }
+  zeros(shape: Shape, options?: TensorOptions): Tensor {
+    return ops.zeros(this, shape, options);
+  }
+  ones(shape: Shape, options?: TensorOptions): Tensor {
+    return ops.ones(this, shape, options);
+  }
+  full(shape: Shape, value: number, options?: TensorOptions): Tensor {
+    return ops.full(this, shape, value, options);
+  }
+  zerosLike(t: Tensor, options?: TensorOptions): Tensor {
+    return ops.zeros(this, t.shape, { dtype: t.dtype, ...options });
+  }
+  onesLike(t: Tensor, options?: TensorOptions): Tensor {
+    return ops.ones(this, t.shape, { dtype: t.dtype, ...options });
+  }
+  fullLike(t: Tensor, value: number, options?: TensorOptions): Tensor {
+    return ops.full(this, t.shape, value, { dtype: t.dtype, ...options });
+  }
+  /** arange(end) or arange(start, end, step); i32 when all arguments are integers. */
+  arange(startOrEnd: number, end?: number, step?: number, options?: TensorOptions): Tensor {
+    return ops.arange(this, startOrEnd, end, step, options);
+  }
+  eye(n: number, m?: number, options?: TensorOptions): Tensor {
+    return ops.eye(this, n, m, options);
+  }
+  rand(shape: Shape, options?: TensorOptions & { low?: number; high?: number }): Tensor {
+    return ops.rand(this, shape, options);
+  }
+  randn(shape: Shape, options?: TensorOptions & { mean?: number; std?: number }): Tensor {
+    return ops.randn(this, shape, options);
+  }
+  cat(tensors: readonly Tensor[], dim = 0): Tensor {
+    return ops.cat(tensors, dim);
+  }
+  stack(tensors: readonly Tensor[], dim = 0): Tensor {
+    return ops.stack(tensors, dim);
+  }
+  where(condition: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+    return ops.where(condition, a, b);
+  }
+
+  // ---------------------------------------------------------------- autograd
+
+  /**
+   * Gradients of a scalar function with respect to all its tensor arguments, as jax.grad with every
+   * argnum: `engine.grad(f)(x, y)` returns [df/dx, df/dy]. The arguments are not modified.
+   */
+  grad(f: (...args: Tensor[]) => Tensor): (...args: Tensor[]) => Tensor[] {
+    return (...args) => this.valueAndGrad(f)(...args).grads;
+  }
+
+  /** The value of a scalar function and its gradients with respect to all its tensor arguments. */
+  valueAndGrad(f: (...args: Tensor[]) => Tensor): (...args: Tensor[]) => { value: Tensor; grads: Tensor[] } {
+    return (...args) => {
+      const inputs = args.map((a) => a.detach().requiresGrad_());
+      const value = f(...inputs);
+      const grads = runBackward(this, value, undefined, { inputs }).map((g, i) => g ?? this.zerosLike(args[i]));
+      for (const x of inputs) x.dispose();
+      const detached = value.detach();
+      value.dispose();
+      return { value: detached, grads };
+    };
+  }
+
+  /** Gradients of `outputs` (seeded with `gradOutputs`, default ones) with respect to `inputs`, as torch.autograd.grad. */
+  autogradGrad(output: Tensor, inputs: readonly Tensor[], options: { gradOutput?: Tensor; retainGraph?: boolean } = {}): (Tensor | null)[] {
+    return runBackward(this, output, options.gradOutput, { inputs, retainGraph: options.retainGraph });
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  memory(): MemoryInfo {
+    return this.pool.info();
+  }
+
+  /**
+   * Run `fn`, then dispose every tensor it created except those it returns (a tensor, or tensors
+   * inside arrays and plain objects) and those passed to `keep`. Nested tidies are allowed.
+   */
+  tidy<R>(fn: () => R): R {
+    const scope = new Set<Tensor>();
+    this.scopes.push(scope);
+    let result: R;
+    try {
+      result = fn();
+    } catch (e) {
+      this.scopes.pop();
+      for (const t of scope) t.dispose();
+      throw e;
+    }
+    this.scopes.pop();
+    if (result instanceof Promise) throw new KilnError('tidy: the function must be synchronous (it returned a Promise)');
+    const returned = new Set<Tensor>();
+    collectTensors(result, returned);
+    const parent = this.scopes[this.scopes.length - 1];
+    for (const t of scope) {
+      if (returned.has(t)) parent?.add(t);
+      else t.dispose();
+    }
+    return result;
+  }
+
+  /** Exempt a tensor from every enclosing `tidy`. */
+  keep<T extends Tensor>(t: T): T {
+    for (const s of this.scopes) s.delete(t);
+    return t;
+  }
+
+  /** @internal Register a new tensor with the innermost tidy scope. */
+  track(t: Tensor): void {
+    this.scopes[this.scopes.length - 1]?.add(t);
+  }
+
+  /** Run `fn` without recording autograd history. */
+  noGrad<R>(fn: () => R): R {
+    this.noGradDepth++;
+    try {
+      return fn();
+    } finally {
+      this.noGradDepth--;
+    }
+  }
+
+  get gradEnabled(): boolean {
+    return this.noGradDepth === 0;
+  }
+
+  // ---------------------------------------------------------------- random numbers
+
+  /** Seed the counter-based generator behind rand, randn, dropout. */
+  manualSeed(seed: number): void {
+    this.rngSeed = seed >>> 0;
+    this.rngOffset = 0;
+  }
+  getRngState(): { seed: number; offset: number } {
+    return { seed: this.rngSeed, offset: this.rngOffset };
+  }
+  setRngState(state: { seed: number; offset: number }): void {
+    this.rngSeed = state.seed >>> 0;
+    this.rngOffset = state.offset;
+  }
+  /** @internal Reserve `count` counters; returns (seed, first counter). */
+  nextRandom(count: number): { seed: number; offset: number } {
+    const r = { seed: this.rngSeed, offset: this.rngOffset };
+    this.rngOffset = (this.rngOffset + Math.ceil(count)) % 2 ** 32;
+    return r;
+  }
+
+  // ---------------------------------------------------------------- kernels
+
+  /** @internal Encode one dispatch into the open compute pass (nothing is submitted yet). */
+  run(call: KernelCall): void {
+    if (this.lost) throw new DeviceError('the GPU device was lost');
+    const pipeline = this.pipeline(call.shader, call.types ?? {}, call.constants ?? {});
+    const [uBuffer, uOffset] = this.uniform(call.params);
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: uBuffer, offset: uOffset, size: call.params.byteLength } },
+    ];
+    call.buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.openPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = call.grid;
+    if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    if (++this.dispatches >= this.dispatchesPerSubmit) this.flush();
+  }
+
+  /** @internal Copy bytes between buffers in stream order. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
+    this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** @internal Write host data into a buffer after everything already encoded. */
+  write(dst: GPUBuffer, data: ArrayBufferView): void {
+    // queue.writeBuffer runs before the next submit's commands, so submit what is pending first:
+    // a pooled buffer may still be read by them.
+    this.flush();
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    const padded = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
+    this.device.queue.writeBuffer(dst, 0, padded);
+  }
+
+  /** Submit everything encoded so far. Does not wait for the GPU. */
+  flush(): void {
+    this.endPass();
+    if (!this.encoder) return;
+    for (let i = 0; i < this.chunkIndex; i++) {
+      const c = this.chunks[i];
+      if (c.used > 0) this.device.queue.writeBuffer(c.buffer, 0, c.cpu, 0, c.used / 4);
+      c.used = 0;
+    }
+    const cur = this.chunks[this.chunkIndex];
+    if (cur && cur.used > 0) {
+      this.device.queue.writeBuffer(cur.buffer, 0, cur.cpu, 0, cur.used / 4);
+      cur.used = 0;
+    }
+    this.chunkIndex = 0;
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.dispatches = 0;
+  }
+
+  /** @internal Read `bytes` from a buffer (after all pending work). */
+  async read(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    this.copy(src, offset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(MapMode.READ);
+    } catch (e) {
+      staging.destroy();
+      throw new DeviceError(`reading a tensor failed: ${(e as Error).message}; ${this.deviceErrors.join('; ')}`);
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Wait until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  /** Release the device. Tensors of this engine are unusable afterwards. */
+  destroy(): void {
+    this.flush();
+    this.pool.evict();
+    for (const c of this.chunks) c.buffer.destroy();
+    this.device.destroy();
+    this.platform = {};
+  }
+
+  /** Number of compiled pipelines (for tests of the cache). */
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  private pipeline(shader: ShaderName, types: Record<string, WgslScalar>, constants: Record<string, number | boolean>) {
+    const typeKey = Object.entries(types).map(([k, v]) => `${k}=${v}`).sort().join(',');
+    const constKey = Object.entries(constants).map(([k, v]) => `${k}=${Number(v)}`).sort().join(',');
+    const key = `${shader}|${typeKey}|${constKey}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    const moduleKey = `${shader}|${typeKey}`;
+    let module = this.modules.get(moduleKey);
+    if (!module) {
+      module = this.device.createShaderModule({ code: specialise(SHADERS[shader], types), label: moduleKey });
+      this.modules.set(moduleKey, module);
+    }
+    const c: Record<string, number> = {};
+    for (const [k, v] of Object.entries(constants)) c[k] = Number(v);
+    p = this.device.createComputePipeline({
+      label: key,
+      layout: 'auto',
+      compute: { module, entryPoint: 'main', constants: c },
+    });
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  private uniform(words: Uint32Array): [GPUBuffer, number] {
+    const align = Math.max(16, this.caps.limits.minUniformBufferOffsetAlignment);
+    let chunk = this.chunks[this.chunkIndex];
+    if (chunk && chunk.used + words.byteLength > UNIFORM_CHUNK) {
+      this.chunkIndex++;
+      chunk = this.chunks[this.chunkIndex];
+    }
+    if (!chunk) {
+      chunk = {
+        buffer: this.device.createBuffer({ size: UNIFORM_CHUNK, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }),
+        cpu: new Uint32Array(UNIFORM_CHUNK / 4),
+        used: 0,
+      };
+      this.chunks[this.chunkIndex] = chunk;
+    }
+    const offset = chunk.used;
+    chunk.cpu.set(words, offset / 4);
+    chunk.used = Math.ceil((offset + words.byteLength) / align) * align;
+    return [chunk.buffer, offset];
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+  private openPass(): GPUComputePassEncoder {
+    return (this.pass ??= this.openEncoder().beginComputePass());
+  }
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+}
+
+/** Rewrite `alias NAME = f32;` lines and add `enable f16;` when a type becomes f16. */
+export function specialise(source: string, types: Record<string, WgslScalar>): string {
+  let code = source.replace(/^alias (\w+) = (f32|f16|i32|u32);/gm, (line, name: string) =>
+    types[name] ? `alias ${name} = ${types[name]};` : line,
+  );
+  if (Object.values(types).includes('f16') && !/^enable f16;/m.test(code)) code = `enable f16;\n${code}`;
+  return code;
+}
+
+function padTo4(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(bytes);
+  return out;
+}
+
+function collectTensors(value: unknown, out: Set<Tensor>, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 4) return;
+  if ((value as { isKilnTensor?: boolean }).isKilnTensor) {
+    out.add(value as Tensor);
+    return;
+  }
+  if (Array.isArray(value)) for (const v of value) collectTensors(v, out, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype || value instanceof Map) {
+    const vals = value instanceof Map ? [...value.values()] : Object.values(value);
+    for (const v of vals) collectTensors(v, out, depth + 1);
+  }
+}

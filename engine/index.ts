@@ -1,0 +1,13 @@
+// kiln's public surface.
+export { Engine, type EngineOptions, type KernelCall } from './engine.js';
+export { Tensor, type TensorOrScalar } from './tensor.js';
+export type { DType, TypedArray } from './dtype.js';
+export type { Capabilities } from './capabilities.js';
+export type { MemoryInfo } from './buffer-pool.js';
+export * from './errors.js';
+export { broadcastShapes, contiguousStrides, numel } from './shape.js';
+export {
+  softmax, logSoftmax, layerNorm, rmsNorm, crossEntropy, dropout, type CrossEntropyOptions,
+  gather, indexSelect, scatterAdd, embedding, oneHot, topk, cumsum,
+  cat, stack, split, chunk, pad, matmul, where, rpow,
+} from './ops/index.js';

@@ -1,0 +1,305 @@
+// Unary and binary elementwise ops, where, cast, clamp, comparisons — each one kernel launch over a
+// strided (possibly broadcast) view, with a backward rule written with other ops.
+import { record } from '../autograd.js';
+import type { DType } from '../dtype.js';
+import { isFloat } from '../dtype.js';
+import { DTypeError } from '../errors.js';
+import { Params } from '../params.js';
+import { broadcastShapes, sameShape } from '../shape.js';
+import { Tensor, type TensorOrScalar } from '../tensor.js';
+import { requireF16 } from './creation.js';
+import { broadcastStrides, computeType, empty, grid1d, requireFloat, requireRank, requireSameDtype, unbroadcast } from './util.js';
+
+// Op codes of shaders/unary.wgsl.
+const U = {
+  identity: 0, neg: 1, abs: 2, exp: 3, log: 4, sqrt: 5, rsqrt: 6, sin: 7, cos: 8, tanh: 9, sigmoid: 10,
+  relu: 11, gelu: 12, geluTanh: 13, silu: 14, softplus: 15, clamp: 16, affine: 17, rdiv: 18, powScalar: 19, rpow: 20,
+} as const;
+
+// Op codes of shaders/binary.wgsl.
+const B = {
+  add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6,
+  eq: 7, ne: 8, lt: 9, le: 10, gt: 11, ge: 12,
+  reluGrad: 20, geluGrad: 21, geluTanhGrad: 22, siluGrad: 23, softplusGrad: 24, clampGrad: 25, absGrad: 26,
+} as const;
+
+/** Launch the unary kernel: out = f(x) elementwise, contiguous. */
+function unaryKernel(x: Tensor, code: number, alpha = 0, beta = 0, outDtype: DType = x.dtype): Tensor {
+  requireRank('unary', x);
+  const engine = x.engine;
+  const out = empty(engine, x.shape, outDtype);
+  if (out.size > 0) {
+    engine.run({
+      shader: 'unary',
+      types: { T: x.dtype, O: outDtype },
+      constants: { OP: code, CONTIGUOUS: x.isContiguous() },
+      params: new Params().vec4u(x.shape).vec4u(x.strides).u32(out.size).u32(x.ndim).u32(x.offset).f32(alpha).f32(beta).finish(),
+      buffers: [x.storage.buffer, out.storage.buffer],
+      grid: grid1d(engine, out.size),
+    });
+  }
+  return out;
+}
+
+/** Launch the binary kernel with broadcasting. */
+function binaryKernel(op: string, a: Tensor, b: Tensor, code: number, alpha = 1, beta = 0, outDtype: DType = a.dtype): Tensor {
+  requireRank(op, a);
+  requireRank(op, b);
+  const engine = a.engine;
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  const out = empty(engine, shape, outDtype);
+  if (out.size > 0) {
+    const contiguous = sameShape(a.shape, b.shape) && a.isContiguous() && b.isContiguous();
+    engine.run({
+      shader: 'binary',
+      types: { T: a.dtype, C: computeType(a.dtype), O: outDtype },
+      constants: { OP: code, CONTIGUOUS: contiguous },
+      params: new Params()
+        .vec4u(shape)
+        .vec4u(broadcastStrides(a, shape))
+        .vec4u(broadcastStrides(b, shape))
+        .u32(out.size)
+        .u32(shape.length)
+        .u32(a.offset)
+        .u32(b.offset)
+        .f32(alpha)
+        .f32(beta)
+        .finish(),
+      buffers: [a.storage.buffer, b.storage.buffer, out.storage.buffer],
+      grid: grid1d(engine, out.size),
+    });
+  }
+  return out;
+}
+
+/** @internal A contiguous copy without autograd (contiguous, clone). */
+export function identityCopy(x: Tensor): Tensor {
+  return unaryKernel(x, U.identity);
+}
+
+// ------------------------------------------------------------------ unary
+
+type UnaryRule = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
+
+function unary(op: string, x: Tensor, code: number, rule: UnaryRule, alpha = 0, beta = 0, floatOnly = true): Tensor {
+  x.assertLive(op);
+  if (floatOnly) requireFloat(op, x);
+  const y = unaryKernel(x, code, alpha, beta);
+  return record(x.engine, op, [x], y, [x, y], (g, [xs, ys]) => [rule(g, xs, ys)]);
+}
+
+export const neg = (x: Tensor) => unary('neg', x, U.neg, (g) => g.neg(), 0, 0, false);
+export const abs = (x: Tensor) => unary('abs', x, U.abs, (g, x) => gradKernel(x, g, B.absGrad), 0, 0, false);
+export const exp = (x: Tensor) => unary('exp', x, U.exp, (g, _x, y) => g.mul(y));
+export const log = (x: Tensor) => unary('log', x, U.log, (g, x) => g.div(x));
+export const sqrt = (x: Tensor) => unary('sqrt', x, U.sqrt, (g, _x, y) => g.div(y).mul(0.5));
+export const rsqrt = (x: Tensor) => unary('rsqrt', x, U.rsqrt, (g, _x, y) => g.mul(y.pow(3)).mul(-0.5));
+export const sin = (x: Tensor) => unary('sin', x, U.sin, (g, x) => g.mul(x.cos()));
+export const cos = (x: Tensor) => unary('cos', x, U.cos, (g, x) => g.mul(x.sin()).neg());
+export const tanh = (x: Tensor) => unary('tanh', x, U.tanh, (g, _x, y) => g.mul(affine(y.mul(y), -1, 1)));
+export const sigmoid = (x: Tensor) => unary('sigmoid', x, U.sigmoid, (g, _x, y) => g.mul(y).mul(affine(y, -1, 1)));
+export const relu = (x: Tensor) => unary('relu', x, U.relu, (g, x) => gradKernel(x, g, B.reluGrad));
+export const silu = (x: Tensor) => unary('silu', x, U.silu, (g, x) => gradKernel(x, g, B.siluGrad));
+
+/** GELU, exact (erf) by default or the tanh approximation. */
+export function gelu(x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor {
+  const tanhApprox = options.approximate === 'tanh';
+  return unary('gelu', x, tanhApprox ? U.geluTanh : U.gelu, (g, x) => gradKernel(x, g, tanhApprox ? B.geluTanhGrad : B.geluGrad));
+}
+
+/** log(1 + exp(beta x)) / beta, linear above `threshold` (PyTorch's defaults: beta 1, threshold 20). */
+export function softplus(x: Tensor, options: { beta?: number; threshold?: number } = {}): Tensor {
+  const beta = options.beta ?? 1;
+  const threshold = options.threshold ?? 20;
+  return unary('softplus', x, U.softplus, (g, x) => gradKernel(x, g, B.softplusGrad, beta, threshold), beta, threshold);
+}
+
+const F32_MAX = 3.4028234663852886e38;
+
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  const lo = min ?? -F32_MAX;
+  const hi = max ?? F32_MAX;
+  if (min == null && max == null) throw new DTypeError('clamp: at least one of min and max must be given');
+  return unary('clamp', x, U.clamp, (g, x) => gradKernel(x, g, B.clampGrad, lo, hi), lo, hi, false);
+}
+
+/** alpha * x + beta in one launch. */
+export function affine(x: Tensor, alpha: number, beta: number): Tensor {
+  return unary('affine', x, U.affine, (g) => (alpha === 1 ? g : g.mul(alpha)), alpha, beta, false);
+}
+
+/** g' = f'(x) * g for activations, in one launch (not differentiable again). */
+function gradKernel(x: Tensor, g: Tensor, code: number, alpha = 0, beta = 0): Tensor {
+  return binaryKernel('grad', x, g, code, alpha, beta, g.dtype);
+}
+
+/** Convert to `dtype`; float → int truncates toward zero. */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  x.assertLive('cast');
+  if (dtype === 'f16') requireF16(x.engine, 'cast');
+  if (dtype === x.dtype) {
+    return record(x.engine, 'cast', [x], x.view_(x.shape, x.strides, x.offset), [], (g) => [g]);
+  }
+  const out = unaryKernel(x, U.identity, 0, 0, dtype);
+  if (!isFloat(x.dtype) || !isFloat(dtype)) return out;
+  const from = x.dtype;
+  return record(x.engine, 'cast', [x], out, [], (g) => [g.to(from)]);
+}
+
+// ------------------------------------------------------------------ binary
+
+function scalarLike(x: Tensor, v: number): Tensor {
+  return x.engine.full([], v, { dtype: x.dtype });
+}
+
+function asTensor(op: string, a: Tensor, b: TensorOrScalar): Tensor {
+  if (typeof b === 'number') return scalarLike(a, b);
+  a.assertLive(op, b);
+  requireSameDtype(op, a, b);
+  return b;
+}
+
+export function add(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
+  a.assertLive('add');
+  if (typeof b === 'number') return affine(a, 1, alpha * b);
+  a.assertLive('add', b);
+  requireSameDtype('add', a, b);
+  const out = binaryKernel('add', a, b, B.add, alpha);
+  const sa = [...a.shape];
+  const sb = [...b.shape];
+  return record(a.engine, 'add', [a, b], out, [], (g) => [unbroadcast(g, sa), unbroadcast(alpha === 1 ? g : g.mul(alpha), sb)]);
+}
+
+export function sub(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
+  a.assertLive('sub');
+  if (typeof b === 'number') return affine(a, 1, -alpha * b);
+  a.assertLive('sub', b);
+  requireSameDtype('sub', a, b);
+  const out = binaryKernel('sub', a, b, B.sub, alpha);
+  const sa = [...a.shape];
+  const sb = [...b.shape];
+  return record(a.engine, 'sub', [a, b], out, [], (g) => [unbroadcast(g, sa), unbroadcast(g.mul(-alpha), sb)]);
+}
+
+export function mul(a: Tensor, b: TensorOrScalar): Tensor {
+  a.assertLive('mul');
+  if (typeof b === 'number') return affine(a, b, 0);
+  a.assertLive('mul', b);
+  requireSameDtype('mul', a, b);
+  const out = binaryKernel('mul', a, b, B.mul);
+  const sa = [...a.shape];
+  const sb = [...b.shape];
+  return record(a.engine, 'mul', [a, b], out, [a, b], (g, [a, b]) => [unbroadcast(g.mul(b), sa), unbroadcast(g.mul(a), sb)]);
+}
+
+export function div(a: Tensor, b: TensorOrScalar): Tensor {
+  a.assertLive('div');
+  if (typeof b === 'number') {
+    if (isFloat(a.dtype)) return affine(a, 1 / b, 0);
+    b = scalarLike(a, b);
+  }
+  a.assertLive('div', b);
+  requireSameDtype('div', a, b);
+  const out = binaryKernel('div', a, b, B.div);
+  const sa = [...a.shape];
+  const sb = [...b.shape];
+  return record(a.engine, 'div', [a, b], out, [b, out], (g, [b, y]) => [unbroadcast(g.div(b), sa), unbroadcast(g.mul(y).div(b).neg(), sb)]);
+}
+
+/** x ** exponent; a number exponent runs in one launch (negative bases allowed for integer exponents). */
+export function pow(a: Tensor, exponent: TensorOrScalar): Tensor {
+  a.assertLive('pow');
+  requireFloat('pow', a);
+  if (typeof exponent === 'number') {
+    const e = exponent;
+    const y = unaryKernel(a, U.powScalar, e);
+    return record(a.engine, 'pow', [a], y, [a], (g, [x]) => [e === 0 ? g.mul(0) : g.mul(x.pow(e - 1)).mul(e)]);
+  }
+  const b = asTensor('pow', a, exponent);
+  const out = binaryKernel('pow', a, b, B.pow);
+  const sa = [...a.shape];
+  const sb = [...b.shape];
+  return record(a.engine, 'pow', [a, b], out, [a, b, out], (g, [a, b, y]) => [
+    unbroadcast(g.mul(b).mul(a.pow(b.sub(1))), sa),
+    unbroadcast(g.mul(y).mul(a.log()), sb),
+  ]);
+}
+
+/** base ** x for a number base (PyTorch's torch.pow(scalar, tensor)). */
+export function rpow(base: number, x: Tensor): Tensor {
+  return unary('pow', x, U.rpow, (g, _x, y) => g.mul(y).mul(Math.log(base)), base);
+}
+
+function extremum(op: 'maximum' | 'minimum', a: Tensor, other: TensorOrScalar): Tensor {
+  a.assertLive(op);
+  const b = asTensor(op, a, other);
+  const out = binaryKernel(op, a, b, B[op]);
+  const sa = [...a.shape];
+  const sb = [...b.shape];
+  const wins = op === 'maximum' ? B.gt : B.lt;
+  // Ties split the gradient evenly, as PyTorch does.
+  return record(a.engine, op, [a, b], out, [a, b], (g, [a, b]) => {
+    const winA = binaryKernel(op, a, b, wins, 1, 0, g.dtype);
+    const tie = binaryKernel(op, a, b, B.eq, 1, 0, g.dtype);
+    const shareA = winA.add(tie.mul(0.5));
+    const ga = g.mul(shareA);
+    return [unbroadcast(ga, sa), unbroadcast(g.sub(ga), sb)];
+  });
+}
+
+export const maximum = (a: Tensor, b: TensorOrScalar) => extremum('maximum', a, b);
+export const minimum = (a: Tensor, b: TensorOrScalar) => extremum('minimum', a, b);
+
+function compare(op: keyof typeof B, a: Tensor, other: TensorOrScalar): Tensor {
+  a.assertLive(op);
+  const b = asTensor(op, a, other);
+  return binaryKernel(op, a, b, B[op], 1, 0, 'u32');
+}
+
+/** Comparisons return u32 masks of 0 and 1 (kiln's stand-in for bool). */
+export const eq = (a: Tensor, b: TensorOrScalar) => compare('eq', a, b);
+export const ne = (a: Tensor, b: TensorOrScalar) => compare('ne', a, b);
+export const lt = (a: Tensor, b: TensorOrScalar) => compare('lt', a, b);
+export const le = (a: Tensor, b: TensorOrScalar) => compare('le', a, b);
+export const gt = (a: Tensor, b: TensorOrScalar) => compare('gt', a, b);
+export const ge = (a: Tensor, b: TensorOrScalar) => compare('ge', a, b);
+
+/** condition ? a : b elementwise, all three broadcast; the condition may have any dtype (non-zero = true). */
+export function where(condition: Tensor, a: TensorOrScalar, b: TensorOrScalar): Tensor {
+  condition.assertLive('where');
+  const ref = typeof a === 'number' ? (typeof b === 'number' ? null : b) : a;
+  if (!ref) throw new DTypeError('where: at least one of the two value arguments must be a tensor');
+  const ta = typeof a === 'number' ? scalarLike(ref, a) : a;
+  const tb = typeof b === 'number' ? scalarLike(ref, b) : b;
+  condition.assertLive('where', ta, tb);
+  requireSameDtype('where', ta, tb);
+  for (const t of [condition, ta, tb]) requireRank('where', t);
+  const engine = condition.engine;
+  const shape = broadcastShapes('where', condition.shape, ta.shape, tb.shape);
+  const out = empty(engine, shape, ta.dtype);
+  if (out.size > 0) {
+    engine.run({
+      shader: 'where',
+      types: { T: ta.dtype, K: condition.dtype },
+      params: new Params()
+        .vec4u(shape)
+        .vec4u(broadcastStrides(condition, shape))
+        .vec4u(broadcastStrides(ta, shape))
+        .vec4u(broadcastStrides(tb, shape))
+        .u32(out.size)
+        .u32(shape.length)
+        .u32(condition.offset)
+        .u32(ta.offset)
+        .u32(tb.offset)
+        .finish(),
+      buffers: [condition.storage.buffer, ta.storage.buffer, tb.storage.buffer, out.storage.buffer],
+      grid: grid1d(engine, out.size),
+    });
+  }
+  const sa = [...ta.shape];
+  const sb = [...tb.shape];
+  return record(engine, 'where', [null, ta, tb], out, [condition], (g, [c]) => {
+    const zero = scalarLike(g, 0);
+    return [null, unbroadcast(where(c, g, zero), sa), unbroadcast(where(c, zero, g), sb)];
+  });
+}

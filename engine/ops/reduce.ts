@@ -1,0 +1,153 @@
+// Reductions over any set of axes: the reduced axes are permuted last and made contiguous, then one
+// row-reduction kernel runs over [rows, cols]. mean, var and std are compositions.
+import { record } from '../autograd.js';
+import type { DType } from '../dtype.js';
+import { isFloat } from '../dtype.js';
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { Params } from '../params.js';
+import { normAxes, normAxis } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { computeType, empty, gridRows, grid1d, requireFloat } from './util.js';
+
+const OPS = { sum: 0, max: 1, min: 2, argmax: 3, argmin: 4, logsumexp: 5 } as const;
+type ReduceKind = keyof typeof OPS;
+
+interface Plan {
+  /** Output shape with keepdim. */
+  kept: number[];
+  /** Output shape as returned. */
+  out: number[];
+  rows: number;
+  cols: number;
+  /** Input permuted so the reduced axes come last. */
+  perm: number[];
+  /** The reduced axes. */
+  axes: number[];
+}
+
+function plan(op: string, x: Tensor, dims: number | readonly number[] | undefined, keepdim: boolean): Plan {
+  const axes = normAxes(op, dims, x.ndim);
+  const rest = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const out = keepdim ? kept : rest.map((i) => x.shape[i]);
+  const cols = axes.reduce((p, i) => p * x.shape[i], 1);
+  const rows = rest.reduce((p, i) => p * x.shape[i], 1);
+  return { kept, out, rows, cols, perm: [...rest, ...axes], axes };
+}
+
+/** Run the row-reduction kernel; returns the result in the `kept` (keepdim) shape. No autograd. */
+function reduceKernel(kind: ReduceKind, x: Tensor, p: Plan): Tensor {
+  const engine = x.engine;
+  const outDtype: DType = kind === 'argmax' || kind === 'argmin' ? 'i32' : x.dtype;
+  const out = empty(engine, p.kept, outDtype);
+  if (p.rows === 0) return out;
+  if (p.cols === 0) {
+    if (kind !== 'sum') throw new ShapeError(`${kind}: cannot reduce over an empty dimension of ${fmtShape(x.shape)}`);
+    out.dispose();
+    return engine.zeros(p.kept, { dtype: x.dtype });
+  }
+  const identityPerm = p.perm.every((d, i) => d === i);
+  const permuted = identityPerm ? x : engine.noGrad(() => x.permute(p.perm));
+  const src = permuted.isContiguous() ? permuted : engine.noGrad(() => permuted.contiguous());
+  // Short rows: one invocation per row; long rows: a workgroup per row.
+  const serial = p.cols <= 32 || (p.rows >= 4096 && p.cols <= 256);
+  const wg = 64;
+  engine.run({
+    shader: 'reduce',
+    types: { T: x.dtype, C: computeType(x.dtype), O: outDtype },
+    constants: { OP: OPS[kind], SERIAL: serial, WG: wg },
+    params: new Params().u32(p.rows).u32(p.cols).u32(src.offset).finish(),
+    buffers: [src.storage.buffer, out.storage.buffer],
+    grid: serial ? grid1d(engine, p.rows, wg) : gridRows(engine, p.rows),
+  });
+  if (src !== permuted) src.dispose();
+  if (permuted !== x) permuted.dispose();
+  return out;
+}
+
+function finishShape(t: Tensor, p: Plan): Tensor {
+  if (p.out.length === p.kept.length) return t;
+  const r = t.reshape(p.out);
+  t.dispose();
+  return r;
+}
+
+export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
+  x.assertLive('sum');
+  const p = plan('sum', x, dim, keepdim);
+  const y = finishShape(reduceKernel('sum', x, p), p);
+  const shape = [...x.shape];
+  return record(x.engine, 'sum', [x], y, [], (g) => [g.reshape(p.kept).expand(shape)]);
+}
+
+export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
+  requireFloat('mean', x);
+  const p = plan('mean', x, dim, keepdim);
+  return sum(x, dim, keepdim).mul(1 / p.cols);
+}
+
+function extremum(kind: 'max' | 'min', x: Tensor, dim: number | number[] | undefined, keepdim: boolean): Tensor {
+  x.assertLive(kind);
+  const p = plan(kind, x, dim, keepdim);
+  const y = finishShape(reduceKernel(kind, x, p), p);
+  const shape = [...x.shape];
+  // The gradient is shared evenly among the elements equal to the extremum.
+  return record(x.engine, kind, [x], y, [x, y], (g, [x, y]) => {
+    const mask = x.eq(y.reshape(p.kept)).to(g.dtype);
+    const count = mask.sum(p.axes, true);
+    return [mask.div(count).mul(g.reshape(p.kept).expand(shape))];
+  });
+}
+
+export const max = (x: Tensor, dim?: number | number[], keepdim = false) => extremum('max', x, dim, keepdim);
+export const min = (x: Tensor, dim?: number | number[], keepdim = false) => extremum('min', x, dim, keepdim);
+
+function argExtremum(kind: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+  x.assertLive(kind);
+  if (dim === undefined) {
+    const flat = x.reshape([-1]);
+    const r = argExtremum(kind, flat, 0, false);
+    flat.dispose();
+    if (!keepdim) return r;
+    const k = r.reshape(x.shape.map(() => 1));
+    r.dispose();
+    return k;
+  }
+  const d = normAxis(kind, dim, x.ndim);
+  const p = plan(kind, x, d, keepdim);
+  return finishShape(reduceKernel(kind, x, p), p);
+}
+
+/** Index of the largest element along `dim` (of the flattened tensor if omitted); ties go to the lower index. */
+export const argmax = (x: Tensor, dim?: number, keepdim = false) => argExtremum('argmax', x, dim, keepdim);
+export const argmin = (x: Tensor, dim?: number, keepdim = false) => argExtremum('argmin', x, dim, keepdim);
+
+export function logsumexp(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
+  x.assertLive('logsumexp');
+  requireFloat('logsumexp', x);
+  const p = plan('logsumexp', x, dim, keepdim);
+  const y = finishShape(reduceKernel('logsumexp', x, p), p);
+  const shape = [...x.shape];
+  return record(x.engine, 'logsumexp', [x], y, [x, y], (g, [x, y]) => [x.sub(y.reshape(p.kept)).exp().mul(g.reshape(p.kept).expand(shape))]);
+}
+
+export interface VarOptions {
+  /** Subtracted from the count in the denominator (1 = Bessel's correction, PyTorch's default). */
+  correction?: number;
+  keepdim?: boolean;
+}
+
+export function variance(x: Tensor, dim?: number | number[], options: VarOptions = {}): Tensor {
+  x.assertLive('var');
+  if (!isFloat(x.dtype)) throw new DTypeError(`var: expected a floating-point tensor, got ${x.dtype}`);
+  const keepdim = options.keepdim ?? false;
+  const correction = options.correction ?? 1;
+  const p = plan('var', x, dim, keepdim);
+  const centered = x.sub(x.mean(dim, true));
+  const ss = centered.mul(centered).sum(dim, keepdim);
+  return ss.div(Math.max(0, p.cols - correction));
+}
+
+export function std(x: Tensor, dim?: number | number[], options: VarOptions = {}): Tensor {
+  return variance(x, dim, options).sqrt();
+}

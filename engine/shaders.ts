@@ -1,0 +1,21 @@
+// Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own.
+import binary from '../shaders/binary.wgsl';
+import copy from '../shaders/copy.wgsl';
+import fill from '../shaders/fill.wgsl';
+import random from '../shaders/random.wgsl';
+import reduce from '../shaders/reduce.wgsl';
+import unary from '../shaders/unary.wgsl';
+import where from '../shaders/where.wgsl';
+
+export const SHADERS = {
+  binary,
+  copy,
+  fill,
+  random,
+  reduce,
+  unary,
+  where,
+} as const;
+
+export type ShaderName = keyof typeof SHADERS;
+export type WgslScalar = 'f32' | 'f16' | 'i32' | 'u32';

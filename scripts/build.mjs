@@ -1,0 +1,38 @@
+// Bundles with esbuild (.wgsl inlined as text):
+//   dist/kiln.js             the library (platform-neutral ESM: Node, Deno, browsers)
+//   dist/test/node.js        every test suite, for mocha under Node
+//   dist/test/deno.js        the GPU suites with a small runner, for Deno's own WebGPU
+//   dist/<entry>.js          bench, method CLI and demo entry points when present
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+
+// --outdir=DIR builds elsewhere (parallel work in one tree must not overwrite each other's bundles).
+const outArg = process.argv.find((a) => a.startsWith('--outdir='));
+const dist = outArg ? outArg.slice('--outdir='.length) : 'dist';
+
+const common = {
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  sourcemap: 'linked',
+  loader: { '.wgsl': 'text' },
+  logLevel: 'warning',
+};
+
+const jobs = [
+  build({ ...common, entryPoints: ['engine/index.ts'], outfile: `${dist}/kiln.js`, platform: 'neutral' }),
+  build({ ...common, entryPoints: ['test/entry.node.ts'], outfile: `${dist}/test/node.js`, platform: 'node', packages: 'external' }),
+  build({
+    ...common,
+    entryPoints: ['test/entry.deno.ts'],
+    outfile: `${dist}/test/deno.js`,
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions: ['import', 'default'],
+  }),
+];
+const nodeEntries = { 'bench/main.ts': `${dist}/bench/main.js`, 'methods/cli.ts': `${dist}/methods/cli.js`, 'nn/demo.ts': `${dist}/demo.js` };
+for (const [src, out] of Object.entries(nodeEntries)) {
+  if (existsSync(src)) jobs.push(build({ ...common, entryPoints: [src], outfile: out, platform: 'node', packages: 'external' }));
+}
+await Promise.all(jobs);

@@ -1,0 +1,2 @@
+// Suites that need Node APIs (files, processes).
+export {};

@@ -1,0 +1,3 @@
+// Every suite that runs on both runtimes (Node with Dawn, Deno with wgpu).
+import './shape.test.js';
+import './ops.test.js';
