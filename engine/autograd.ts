@@ -68,10 +68,19 @@ export function record(
   if (!engine.gradEnabled || !inputs.some((t) => t?.requiresGrad)) return out;
   const edges: Edge[] = inputs.map((t) => {
     if (!t || !t.requiresGrad) return null;
-    return t.gradFn ? { node: t.gradFn } : { leaf: t };
+    return t.gradFn ? { node: t.gradFn } : { leaf: t.gradLeaf ?? t };
   });
-  const saved = save.map((t) => t.alias());
-  out.gradFn = new Node(op, edges, saved, rule, out.shape);
+  // Saved inputs keep their place in the graph (for second derivatives). A saved output points back
+  // at this node without counting the reference, or the node would keep itself alive.
+  const saved = save.map((t) => (t === out ? out.alias() : t.linkedAlias()));
+  const node = new Node(op, edges, saved, rule, out.shape);
+  save.forEach((t, i) => {
+    if (t !== out) return;
+    saved[i].gradFn = node;
+    saved[i].weakGradFn = true;
+    saved[i].requiresGrad = true;
+  });
+  out.gradFn = node;
   out.requiresGrad = true;
   return out;
 }
@@ -79,6 +88,11 @@ export function record(
 export interface BackwardOptions {
   /** Keep saved tensors so backward can run through the graph again. */
   retainGraph?: boolean;
+  /**
+   * Record the backward pass itself, so the gradients have history and can be differentiated again
+   * (second derivatives). Implies retainGraph.
+   */
+  createGraph?: boolean;
   /** Return gradients for these tensors (leaves or intermediates) instead of accumulating into `.grad`. */
   inputs?: readonly Tensor[];
 }
@@ -109,7 +123,9 @@ export function runBackward(engine: Engine, root: Tensor, seed: Tensor | undefin
     }
   }
 
-  return engine.noGrad(() => {
+  const retain = opts.retainGraph || opts.createGraph;
+  const pass = <R>(fn: () => R): R => (opts.createGraph ? fn() : engine.noGrad(fn));
+  return pass(() => {
     const seedGrad = seed ? seed.alias() : engine.onesLike(root);
     if (!root.gradFn) {
       // The root is itself a leaf.
@@ -178,7 +194,7 @@ export function runBackward(engine: Engine, root: Tensor, seed: Tensor | undefin
           gi.dispose();
         } else grads.set(e.node, engine.keep(gi));
       });
-      if (!opts.retainGraph) node.freeSaved();
+      if (!retain) node.freeSaved();
     }
     for (const g of grads.values()) g.dispose();
     return finish();

@@ -189,8 +189,12 @@ export class Engine {
   }
 
   /** Gradients of `outputs` (seeded with `gradOutputs`, default ones) with respect to `inputs`, as torch.autograd.grad. */
-  autogradGrad(output: Tensor, inputs: readonly Tensor[], options: { gradOutput?: Tensor; retainGraph?: boolean } = {}): (Tensor | null)[] {
-    return runBackward(this, output, options.gradOutput, { inputs, retainGraph: options.retainGraph });
+  autogradGrad(
+    output: Tensor,
+    inputs: readonly Tensor[],
+    options: { gradOutput?: Tensor; retainGraph?: boolean; createGraph?: boolean } = {},
+  ): (Tensor | null)[] {
+    return runBackward(this, output, options.gradOutput, { inputs, retainGraph: options.retainGraph, createGraph: options.createGraph });
   }
 
   // ---------------------------------------------------------------- memory

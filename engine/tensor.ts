@@ -33,6 +33,10 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The autograd node that produced this tensor (null for leaves and tensors made without grad). */
   gradFn: Node | null = null;
+  /** @internal The gradFn reference is not counted (an op's saved copy of its own output). */
+  weakGradFn = false;
+  /** @internal For a saved copy of a leaf: the leaf whose `.grad` receives gradients. */
+  gradLeaf: Tensor | null = null;
   disposed = false;
   readonly size: number;
 
@@ -83,6 +87,22 @@ export class Tensor {
     return t;
   }
 
+  /**
+   * @internal An alias that keeps this tensor's place in the graph (same gradFn, or the same leaf),
+   * so backward rules that use saved tensors can themselves be differentiated (createGraph).
+   */
+  linkedAlias(): Tensor {
+    const t = this.alias();
+    t.requiresGrad = this.requiresGrad;
+    if (this.gradFn) {
+      t.gradFn = this.gradFn;
+      this.gradFn.refs++;
+    } else if (this.requiresGrad) {
+      t.gradLeaf = this.gradLeaf ?? this;
+    }
+    return t;
+  }
+
   /** @internal Throw if disposed or (given) from another engine. */
   assertLive(op: string, ...others: (Tensor | null | undefined)[]): void {
     if (this.disposed) throw new DisposedTensorError(`${op}: tensor of shape ${fmtShape(this.shape)} was disposed`);
@@ -103,7 +123,7 @@ export class Tensor {
     this.grad = null;
     const node = this.gradFn;
     this.gradFn = null;
-    node?.decref();
+    if (!this.weakGradFn) node?.decref();
     for (const s of this.engine.scopes) s.delete(this);
   }
 
@@ -144,6 +164,7 @@ export class Tensor {
   }
   /** Backpropagate from this tensor; gradients accumulate into leaves' `.grad`. */
   backward(gradient?: Tensor, options: Omit<BackwardOptions, 'inputs'> = {}): void {
+    // options: retainGraph (backward again later), createGraph (differentiate the gradients again)
     this.assertLive('backward', gradient);
     runBackward(this.engine, this, gradient, options);
   }

@@ -128,9 +128,13 @@ export function affine(x: Tensor, alpha: number, beta: number): Tensor {
   return unary('affine', x, U.affine, (g) => (alpha === 1 ? g : g.mul(alpha)), alpha, beta, false);
 }
 
-/** g' = f'(x) * g for activations, in one launch (not differentiable again). */
+/**
+ * g' = f'(x) * g for activations, in one launch. It has no backward rule of its own: a second
+ * derivative through it (backward with createGraph) raises a named AutogradError.
+ */
 function gradKernel(x: Tensor, g: Tensor, code: number, alpha = 0, beta = 0): Tensor {
-  return binaryKernel('grad', x, g, code, alpha, beta, g.dtype);
+  const name = `${Object.keys(B).find((k) => B[k as keyof typeof B] === code)}`;
+  return record(x.engine, name, [x, g], binaryKernel(name, x, g, code, alpha, beta, g.dtype), [], null);
 }
 
 /** Convert to `dtype`; float → int truncates toward zero. */
