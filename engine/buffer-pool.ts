@@ -1,6 +1,7 @@
 // Size-class buffer pool. Tensors never own a GPUBuffer directly: they borrow one of a size class and
 // give it back on dispose, so a training loop reaches a steady state with no createBuffer calls.
 
+import { DeviceError } from './errors.js';
 import { BufferUsage } from './gpu-constants.js';
 
 const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -35,18 +36,36 @@ export class BufferPool {
     private device: GPUDevice,
     /** Upper bound on bytes kept in the pool; beyond it released buffers are destroyed. */
     public capBytes = 512 * 2 ** 20,
+    /** Largest buffer a kernel can bind (maxStorageBufferBindingSize). */
+    private maxBytes = 128 * 2 ** 20,
   ) {}
 
-  acquire(bytes: number): GPUBuffer {
-    const size = sizeClass(bytes);
+  /** A buffer of at least `bytes`; `what` names the tensor in the error when it is too large. */
+  acquire(bytes: number, what = 'buffer'): GPUBuffer {
+    if (bytes > this.maxBytes) {
+      throw new DeviceError(
+        `${what} needs ${bytes} bytes, more than the device binds in one buffer (maxStorageBufferBindingSize ${this.maxBytes})`,
+      );
+    }
+    const size = Math.min(sizeClass(bytes), Math.floor(this.maxBytes / 4) * 4);
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) this.pooledBytes -= size;
-    else buf = this.device.createBuffer({ size, usage: STORAGE_USAGE });
+    else buf = this.create(size);
     this.liveBuffers++;
     this.liveBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     return buf;
+  }
+
+  private create(size: number): GPUBuffer {
+    try {
+      return this.device.createBuffer({ size, usage: STORAGE_USAGE });
+    } catch {
+      // An allocation that fails at once: give the pooled memory back and try once more.
+      this.evict();
+      return this.device.createBuffer({ size, usage: STORAGE_USAGE });
+    }
   }
 
   release(buf: GPUBuffer): void {

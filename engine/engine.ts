@@ -77,7 +77,7 @@ export class Engine {
     private platform: { gpu?: GPU; adapter?: GPUAdapter },
   ) {
     this.caps = readCapabilities(adapterInfo, device);
-    this.pool = new BufferPool(device, options.poolCapBytes);
+    this.pool = new BufferPool(device, options.poolCapBytes, this.caps.limits.maxStorageBufferBindingSize);
     this.dispatchesPerSubmit = options.dispatchesPerSubmit ?? 64;
     device.addEventListener?.('uncapturederror', (e: Event) => {
       const err = (e as GPUUncapturedErrorEvent).error;
