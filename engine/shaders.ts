@@ -2,6 +2,8 @@
 import binary from '../shaders/binary.wgsl';
 import copy from '../shaders/copy.wgsl';
 import fill from '../shaders/fill.wgsl';
+import matmul from '../shaders/matmul.wgsl';
+import matmulTiled from '../shaders/matmul_tiled.wgsl';
 import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
 import unary from '../shaders/unary.wgsl';
@@ -11,6 +13,8 @@ export const SHADERS = {
   binary,
   copy,
   fill,
+  matmul,
+  matmulTiled,
   random,
   reduce,
   unary,

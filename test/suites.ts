@@ -1,3 +1,4 @@
 // Every suite that runs on both runtimes (Node with Dawn, Deno with wgpu).
 import './shape.test.js';
 import './ops.test.js';
+import './matmul.test.js';
