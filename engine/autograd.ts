@@ -153,48 +153,63 @@ export function runBackward(engine: Engine, root: Tensor, seed: Tensor | undefin
       }
     }
     const grads = new Map<Node, Tensor>([[root.gradFn, seedGrad]]);
-    for (let k = order.length - 1; k >= 0; k--) {
-      const node = order[k];
-      const g = grads.get(node);
-      if (!g) continue;
-      grads.delete(node);
-      for (const t of nodeToInput.get(node) ?? []) captured.set(t, engine.keep(g.alias()));
-      const inGrads = engine.tidy(() => {
-        // A rule may pass `g` through or return one tensor for two inputs: give each edge its own
-        // handle, since every delivered gradient is disposed or kept independently.
-        const handed = new Set<Tensor>([g]);
-        return node.apply(g).map((x) => {
-          if (!x) return null;
-          const own = handed.has(x) ? x.alias() : x;
-          handed.add(x);
-          return own;
+    // On an error midway (a freed graph, an op without a rule) every gradient made so far is freed.
+    let current: Tensor | null = null;
+    let pending: (Tensor | null)[] = [];
+    try {
+      for (let k = order.length - 1; k >= 0; k--) {
+        const node = order[k];
+        const g = grads.get(node);
+        if (!g) continue;
+        grads.delete(node);
+        current = g;
+        for (const t of nodeToInput.get(node) ?? []) captured.set(t, engine.keep(g.linkedAlias()));
+        pending = engine.tidy(() => {
+          // A rule may pass `g` through or return one tensor for two inputs: give each edge its own
+          // handle, since every delivered gradient is disposed or kept independently.
+          const handed = new Set<Tensor>([g]);
+          return node.apply(g).map((x) => {
+            if (!x) return null;
+            const own = handed.has(x) ? x.linkedAlias() : x;
+            handed.add(x);
+            return own;
+          });
         });
-      });
-      g.dispose();
-      node.edges.forEach((e, i) => {
-        const gi = inGrads[i];
-        if (!e || !gi) {
-          gi?.dispose();
-          return;
-        }
-        const expected = 'node' in e ? e.node.shape : e.leaf.shape;
-        if (gi.shape.length !== expected.length || gi.shape.some((d, j) => d !== expected[j])) {
-          throw new AutogradError(
-            `backward rule of ${node.op} returned a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(expected)}`,
-          );
-        }
-        if ('leaf' in e) {
-          deliverLeaf(engine, e.leaf, gi, wanted, captured);
-          return;
-        }
-        const prev = grads.get(e.node);
-        if (prev) {
-          grads.set(e.node, engine.keep(prev.add(gi)));
-          prev.dispose();
-          gi.dispose();
-        } else grads.set(e.node, engine.keep(gi));
-      });
-      if (!retain) node.freeSaved();
+        g.dispose();
+        current = null;
+        node.edges.forEach((e, i) => {
+          const gi = pending[i];
+          pending[i] = null;
+          if (!e || !gi) {
+            gi?.dispose();
+            return;
+          }
+          const expected = 'node' in e ? e.node.shape : e.leaf.shape;
+          if (gi.shape.length !== expected.length || gi.shape.some((d, j) => d !== expected[j])) {
+            gi.dispose();
+            throw new AutogradError(
+              `backward rule of ${node.op} returned a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(expected)}`,
+            );
+          }
+          if ('leaf' in e) {
+            deliverLeaf(engine, e.leaf, gi, wanted, captured);
+            return;
+          }
+          const prev = grads.get(e.node);
+          if (prev) {
+            grads.set(e.node, engine.keep(prev.add(gi)));
+            prev.dispose();
+            gi.dispose();
+          } else grads.set(e.node, engine.keep(gi));
+        });
+        if (!retain) node.freeSaved();
+      }
+    } catch (err) {
+      current?.dispose();
+      for (const t of pending) t?.dispose();
+      for (const t of grads.values()) t.dispose();
+      for (const t of captured.values()) t.dispose();
+      throw err;
     }
     for (const g of grads.values()) g.dispose();
     return finish();

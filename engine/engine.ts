@@ -172,14 +172,19 @@ export class Engine {
    * argnum: `engine.grad(f)(x, y)` returns [df/dx, df/dy]. The arguments are not modified.
    */
   grad(f: (...args: Tensor[]) => Tensor): (...args: Tensor[]) => Tensor[] {
-    return (...args) => this.valueAndGrad(f)(...args).grads;
+    return (...args) => {
+      const { value, grads } = this.valueAndGrad(f)(...args);
+      value.dispose();
+      return grads;
+    };
   }
 
   /** The value of a scalar function and its gradients with respect to all its tensor arguments. */
   valueAndGrad(f: (...args: Tensor[]) => Tensor): (...args: Tensor[]) => { value: Tensor; grads: Tensor[] } {
     return (...args) => {
       const inputs = args.map((a) => a.detach().requiresGrad_());
-      const value = f(...inputs);
+      // Intermediates of f are freed here; the graph keeps what backward needs.
+      const value = this.tidy(() => f(...inputs));
       const grads = runBackward(this, value, undefined, { inputs }).map((g, i) => g ?? this.zerosLike(args[i]));
       for (const x of inputs) x.dispose();
       const detached = value.detach();
