@@ -1,22 +1,34 @@
 // Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own.
 import binary from '../shaders/binary.wgsl';
 import copy from '../shaders/copy.wgsl';
+import crossEntropy from '../shaders/cross_entropy.wgsl';
+import crossEntropyBackward from '../shaders/cross_entropy_backward.wgsl';
 import fill from '../shaders/fill.wgsl';
 import matmul from '../shaders/matmul.wgsl';
 import matmulTiled from '../shaders/matmul_tiled.wgsl';
+import norm from '../shaders/norm.wgsl';
+import normBackward from '../shaders/norm_backward.wgsl';
 import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
+import softmax from '../shaders/softmax.wgsl';
+import softmaxBackward from '../shaders/softmax_backward.wgsl';
 import unary from '../shaders/unary.wgsl';
 import where from '../shaders/where.wgsl';
 
 export const SHADERS = {
   binary,
   copy,
+  crossEntropy,
+  crossEntropyBackward,
   fill,
   matmul,
   matmulTiled,
+  norm,
+  normBackward,
   random,
   reduce,
+  softmax,
+  softmaxBackward,
   unary,
   where,
 } as const;

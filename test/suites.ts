@@ -2,3 +2,4 @@
 import './shape.test.js';
 import './ops.test.js';
 import './matmul.test.js';
+import './random.test.js';

@@ -1,0 +1,83 @@
+// Softmax cross-entropy per row of contiguous logits [rows, cols] (classes last) with integer targets:
+//   lse = logsumexp(x)
+//   loss = (1 - eps) * (lse - x[t]) + eps * (lse - mean(x))     (PyTorch's label smoothing)
+// Rows whose target equals ignore_index get loss 0 and valid 0 (the op divides a mean by the sum of
+// valid). A target outside [0, cols) cannot be reported without a readback: the kernel reads no
+// memory for it and writes NaN (p.nan) as that row's loss, so the mistake shows in the loss.
+// One workgroup per row: an online (max, sum of exp) and the plain sum of x merge in one tree.
+alias T = f32;
+alias I = i32; // target storage (u32 allowed)
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  x_offset: u32,
+  t_offset: u32,
+  ignore_index: i32,
+  smoothing: f32,
+  nan: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<T>;
+@group(0) @binding(2) var<storage, read> tgt: array<I>;
+@group(0) @binding(3) var<storage, read_write> loss: array<T>;
+@group(0) @binding(4) var<storage, read_write> valid: array<T>;
+@group(0) @binding(5) var<storage, read_write> lse_out: array<f32>;
+
+// A power of two (the tree halves it).
+override WG: u32 = 64;
+
+const LOWEST: f32 = -3.4028234e38;
+
+// (max, sum of exp(x - max), sum of x) per invocation.
+var<workgroup> red: array<vec3<f32>, WG>;
+
+fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+  let m = max(a.x, b.x);
+  return vec3<f32>(m, a.y * exp(a.x - m) + b.y * exp(b.x - m), a.z + b.z);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.y * nwg.x + wid.x;
+  let live = row < p.rows;
+  let t = lid.x;
+  let base = p.x_offset + row * p.cols;
+  var acc = vec3<f32>(LOWEST, 0.0, 0.0);
+  if (live) {
+    for (var j = t; j < p.cols; j += WG) {
+      let v = f32(x[base + j]);
+      if (v > acc.x) {
+        acc = vec3<f32>(v, acc.y * exp(acc.x - v) + 1.0, acc.z + v);
+      } else {
+        acc = vec3<f32>(acc.x, acc.y + exp(v - acc.x), acc.z + v);
+      }
+    }
+  }
+  red[t] = acc;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] = merge(red[t], red[t + k]); }
+    workgroupBarrier();
+  }
+  if (live && t == 0u) {
+    let r = red[0];
+    let lse = r.x + log(r.y);
+    lse_out[row] = lse;
+    let tg = i32(tgt[p.t_offset + row]);
+    if (tg == p.ignore_index) {
+      loss[row] = T(0.0);
+      valid[row] = T(0.0);
+    } else if (tg < 0 || tg >= i32(p.cols)) {
+      loss[row] = T(p.nan);
+      valid[row] = T(1.0);
+    } else {
+      let nll = lse - f32(x[base + u32(tg)]);
+      let spread = lse - r.z / f32(p.cols);
+      loss[row] = T((1.0 - p.smoothing) * nll + p.smoothing * spread);
+      valid[row] = T(1.0);
+    }
+  }
+}
