@@ -14,8 +14,20 @@ import softmax from '../shaders/softmax.wgsl';
 import softmaxBackward from '../shaders/softmax_backward.wgsl';
 import unary from '../shaders/unary.wgsl';
 import where from '../shaders/where.wgsl';
+import bitonicSort from '../shaders/bitonic_sort.wgsl';
+import cumsum from '../shaders/cumsum.wgsl';
+import gather from '../shaders/gather.wgsl';
+import scatterKeys from '../shaders/scatter_keys.wgsl';
+import segmentSum from '../shaders/segment_sum.wgsl';
+import topkKeys from '../shaders/topk_keys.wgsl';
 
 export const SHADERS = {
+  bitonicSort,
+  cumsum,
+  gather,
+  scatterKeys,
+  segmentSum,
+  topkKeys,
   binary,
   copy,
   crossEntropy,

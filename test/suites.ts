@@ -3,3 +3,4 @@ import './shape.test.js';
 import './ops.test.js';
 import './matmul.test.js';
 import './random.test.js';
+import './sort.test.js';
