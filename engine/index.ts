@@ -9,5 +9,5 @@ export { broadcastShapes, contiguousStrides, numel } from './shape.js';
 export {
   softmax, logSoftmax, layerNorm, rmsNorm, crossEntropy, dropout, type CrossEntropyOptions,
   gather, indexSelect, scatterAdd, embedding, oneHot, topk, cumsum,
-  cat, stack, split, chunk, pad, matmul, where, rpow,
+  cat, stack, split, chunk, pad, matmul, setMatmulVariant, type MatmulVariant, where, rpow,
 } from './ops/index.js';

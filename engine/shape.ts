@@ -49,20 +49,24 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
   return out;
 }
 
-/** Normalise a possibly negative axis; throws naming the op. */
-export function normAxis(op: string, axis: number, rank: number): number {
+/**
+ * Normalise a possibly negative axis of a tensor of shape `shape`; throws naming the op and the shape.
+ * `extra` widens the range for ops that insert a dim (unsqueeze, stack).
+ */
+export function normAxis(op: string, axis: number, shape: Shape, extra = 0): number {
+  const rank = shape.length + extra;
   if (!Number.isInteger(axis) || axis < -Math.max(rank, 1) || axis >= Math.max(rank, 1)) {
-    throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+    throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of shape ${fmtShape(shape)}`);
   }
   return axis < 0 ? axis + rank : axis;
 }
 
 /** Normalise a list of axes (undefined = all), sorted and unique. */
-export function normAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
-  if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+export function normAxes(op: string, axes: number | readonly number[] | undefined, shape: Shape): number[] {
+  if (axes === undefined) return Array.from({ length: shape.length }, (_, i) => i);
   const list = typeof axes === 'number' ? [axes] : axes;
-  const out = [...new Set(list.map((a) => normAxis(op, a, rank)))].sort((x, y) => x - y);
-  if (out.length !== list.length) throw new ShapeError(`${op}: repeated axis in [${list.join(', ')}]`);
+  const out = [...new Set(list.map((a) => normAxis(op, a, shape)))].sort((x, y) => x - y);
+  if (out.length !== list.length) throw new ShapeError(`${op}: repeated axis in [${list.join(', ')}] for shape ${fmtShape(shape)}`);
   return out;
 }
 

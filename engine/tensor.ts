@@ -3,7 +3,7 @@
 import { runBackward, type BackwardOptions, type Node } from './autograd.js';
 import { BYTES_PER_ELEMENT, type DType, type TypedArray } from './dtype.js';
 import type { Engine } from './engine.js';
-import { DisposedTensorError, EngineMismatchError, fmtShape } from './errors.js';
+import { DisposedTensorError, DTypeError, EngineMismatchError, fmtShape } from './errors.js';
 import { contiguousStrides, isContiguous, numel, type Shape } from './shape.js';
 import * as ops from './ops/index.js';
 import { formatPreview } from './preview.js';
@@ -159,6 +159,9 @@ export class Tensor {
 
   /** Mark a leaf as requiring a gradient (in place, like requires_grad_()). */
   requiresGrad_(flag = true): this {
+    if (flag && this.dtype !== 'f32' && this.dtype !== 'f16') {
+      throw new DTypeError(`requiresGrad needs a floating-point dtype, got ${this.dtype} of shape ${fmtShape(this.shape)}`);
+    }
     this.requiresGrad = flag;
     return this;
   }

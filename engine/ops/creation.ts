@@ -23,7 +23,12 @@ function checkShape(op: string, shape: Shape): void {
 
 function finish(t: Tensor, opts: TensorOptions | undefined): Tensor {
   if (opts?.requiresGrad) {
-    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new DTypeError(`requiresGrad needs a floating-point dtype, got ${t.dtype}`);
+    if (t.dtype !== 'f32' && t.dtype !== 'f16') {
+      const dtype = t.dtype;
+      const shape = fmtShape(t.shape);
+      t.dispose();
+      throw new DTypeError(`requiresGrad needs a floating-point dtype, got ${dtype} of shape ${shape}`);
+    }
     t.requiresGrad = true;
   }
   return t;
@@ -40,11 +45,14 @@ function flattenNested(data: NestedArray): { values: number[]; shape: number[] }
   const values: number[] = [];
   const walk = (x: NestedArray, dim: number): void => {
     if (dim === shape.length) {
-      if (Array.isArray(x)) throw new ShapeError('tensor: nested arrays are ragged');
+      if (Array.isArray(x)) throw new ShapeError(`tensor: nested arrays are ragged: an array of ${x.length} where a number was expected at depth ${dim}`);
       values.push(Number(x));
       return;
     }
-    if (!Array.isArray(x) || x.length !== shape[dim]) throw new ShapeError('tensor: nested arrays are ragged');
+    if (!Array.isArray(x) || x.length !== shape[dim]) {
+      const got = Array.isArray(x) ? `${x.length} elements` : 'a number';
+      throw new ShapeError(`tensor: nested arrays are ragged: ${got} where ${shape[dim]} were expected at depth ${dim}`);
+    }
     for (const y of x) walk(y, dim + 1);
   };
   walk(data, 0);

@@ -226,7 +226,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     throw new ShapeError(`gather: the index ${fmtShape(index.shape)} must have the same rank as the input ${fmtShape(x.shape)} (at least 1)`);
   }
   requireMaxRank('gather', x.ndim, x, index);
-  const d = normAxis('gather', dim, x.ndim);
+  const d = normAxis('gather', dim, x.shape);
   if (index.shape.some((s, k) => k !== d && s > x.shape[k]) || (x.shape[d] === 0 && index.size > 0)) {
     throw new ShapeError(`gather: index ${fmtShape(index.shape)} exceeds input ${fmtShape(x.shape)} outside dim ${d} (or dim ${d} is empty)`);
   }
@@ -249,7 +249,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
     throw new ShapeError(`indexSelect: expected an input of rank >= 1 and a 1-D index, got input ${fmtShape(x.shape)} and index ${fmtShape(index.shape)}`);
   }
   requireMaxRank('indexSelect', x.ndim, x, index);
-  const d = normAxis('indexSelect', dim, x.ndim);
+  const d = normAxis('indexSelect', dim, x.shape);
   const n = index.size;
   if (x.shape[d] === 0 && n > 0) throw new ShapeError(`indexSelect: dim ${d} of input ${fmtShape(x.shape)} is empty (index ${fmtShape(index.shape)})`);
   const out = gatherKernel(x, index, {
@@ -280,7 +280,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   const shapes = `input ${fmtShape(x.shape)}, index ${fmtShape(index.shape)}, src ${fmtShape(src.shape)}`;
   if (x.ndim === 0 || index.ndim !== x.ndim || src.ndim !== x.ndim) throw new ShapeError(`scatterAdd: ranks differ (or are 0): ${shapes}`);
   requireMaxRank('scatterAdd', x.ndim, x, index, src);
-  const d = normAxis('scatterAdd', dim, x.ndim);
+  const d = normAxis('scatterAdd', dim, x.shape);
   if (index.shape.some((s, k) => s > src.shape[k] || (k !== d && s > x.shape[k])) || (x.shape[d] === 0 && index.size > 0)) {
     throw new ShapeError(`scatterAdd: the index must fit in src, and in the input outside dim ${d}: ${shapes}`);
   }
@@ -335,7 +335,7 @@ export function topk(x: Tensor, k: number, dim = -1, largest = true): { values: 
   x.assertLive('topk');
   if (x.ndim === 0) throw new ShapeError('topk: expected a tensor of rank >= 1, got shape []');
   requireMaxRank('topk', x.ndim, x);
-  const d = normAxis('topk', dim, x.ndim);
+  const d = normAxis('topk', dim, x.shape);
   const len = x.shape[d];
   if (!Number.isInteger(k) || k < 0 || k > len) {
     throw new RangeArgumentError(`topk: k = ${k} is out of range for dim ${d} of size ${len} in ${fmtShape(x.shape)}`);
@@ -413,7 +413,7 @@ function scan(x: Tensor, d: number, reverse: boolean): Tensor {
 export function cumsum(x: Tensor, dim: number): Tensor {
   x.assertLive('cumsum');
   requireMaxRank('cumsum', x.ndim, x);
-  const d = normAxis('cumsum', dim, x.ndim);
+  const d = normAxis('cumsum', dim, x.shape);
   if (x.ndim === 0) {
     const one = x.reshape([1]);
     const r = scan(one, 0, false);

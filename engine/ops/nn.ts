@@ -57,11 +57,7 @@ function softmaxOp(op: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Tensor
   x.assertLive(op);
   requireFloat(op, x);
   const engine = x.engine;
-  const rank = Math.max(x.ndim, 1);
-  if (!Number.isInteger(dim) || dim < -rank || dim >= rank) {
-    throw new ShapeError(`${op}: axis ${dim} is out of range for a tensor of shape ${fmtShape(x.shape)} (rank ${x.ndim})`);
-  }
-  const d = normAxis(op, dim, x.ndim);
+  const d = normAxis(op, dim, x.shape);
   const log = op === 'logSoftmax';
   // A 0-d tensor is one row of one element.
   const xs = x.ndim === 0 ? engine.noGrad(() => x.reshape([1])) : x;

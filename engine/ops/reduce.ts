@@ -26,7 +26,7 @@ interface Plan {
 }
 
 function plan(op: string, x: Tensor, dims: number | readonly number[] | undefined, keepdim: boolean): Plan {
-  const axes = normAxes(op, dims, x.ndim);
+  const axes = normAxes(op, dims, x.shape);
   const rest = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const out = keepdim ? kept : rest.map((i) => x.shape[i]);
@@ -113,7 +113,7 @@ function argExtremum(kind: 'argmax' | 'argmin', x: Tensor, dim: number | undefin
     r.dispose();
     return k;
   }
-  const d = normAxis(kind, dim, x.ndim);
+  const d = normAxis(kind, dim, x.shape);
   const p = plan(kind, x, d, keepdim);
   return finishShape(reduceKernel(kind, x, p), p);
 }

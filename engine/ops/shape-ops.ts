@@ -10,7 +10,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('cat: expected a non-empty list of tensors');
   const first = tensors[0];
   first.assertLive('cat', ...tensors);
-  const d = normAxis('cat', dim, first.ndim);
+  const d = normAxis('cat', dim, first.shape);
   for (const t of tensors) {
     requireSameDtype('cat', first, t);
     if (t.ndim !== first.ndim || t.shape.some((s, i) => i !== d && s !== first.shape[i])) {
@@ -39,7 +39,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
 
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('stack: expected a non-empty list of tensors');
-  const d = normAxis('stack', dim, tensors[0].ndim + 1);
+  const d = normAxis('stack', dim, tensors[0].shape, 1);
   for (const t of tensors) {
     if (t.ndim !== tensors[0].ndim || t.shape.some((s, i) => s !== tensors[0].shape[i])) {
       throw new ShapeError(`stack: all tensors must have the same shape, got ${tensors.map((x) => fmtShape(x.shape)).join(', ')}`);
@@ -54,7 +54,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 /** Views of consecutive pieces: equal pieces of `splitSize` (the last may be smaller), or the given sizes. */
 export function split(x: Tensor, splitSizeOrSections: number | number[], dim = 0): Tensor[] {
   x.assertLive('split');
-  const d = normAxis('split', dim, x.ndim);
+  const d = normAxis('split', dim, x.shape);
   const size = x.shape[d];
   let sizes: number[];
   if (typeof splitSizeOrSections === 'number') {
@@ -78,7 +78,7 @@ export function split(x: Tensor, splitSizeOrSections: number | number[], dim = 0
 /** `chunks` pieces of ceil(size / chunks) (fewer if the dim is short), as PyTorch's chunk. */
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   if (!Number.isInteger(chunks) || chunks <= 0) throw new RangeArgumentError(`chunk: chunks must be a positive integer, got ${chunks}`);
-  const d = normAxis('chunk', dim, x.ndim);
+  const d = normAxis('chunk', dim, x.shape);
   return split(x, Math.max(1, Math.ceil(x.shape[d] / chunks)), d);
 }
 

@@ -35,8 +35,8 @@ export function view(x: Tensor, shape: readonly number[]): Tensor {
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   if (x.ndim === 0) return reshape(x, [1]);
-  const s = normAxis('flatten', startDim, x.ndim);
-  const e = normAxis('flatten', endDim, x.ndim);
+  const s = normAxis('flatten', startDim, x.shape);
+  const e = normAxis('flatten', endDim, x.shape);
   if (s > e) throw new ShapeError(`flatten: startDim ${startDim} comes after endDim ${endDim} for shape ${fmtShape(x.shape)}`);
   const mid = x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
   return reshape(x, [...x.shape.slice(0, s), mid, ...x.shape.slice(e + 1)]);
@@ -45,7 +45,7 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   x.assertLive('permute');
   const r = x.ndim;
-  const norm = dims.map((d) => normAxis('permute', d, r));
+  const norm = dims.map((d) => normAxis('permute', d, x.shape));
   if (norm.length !== r || new Set(norm).size !== r) {
     throw new ShapeError(`permute: [${dims.join(', ')}] is not a permutation of the ${r} dims of ${fmtShape(x.shape)}`);
   }
@@ -57,8 +57,8 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const r = x.ndim;
-  const a = normAxis('transpose', dim0, r);
-  const b = normAxis('transpose', dim1, r);
+  const a = normAxis('transpose', dim0, x.shape);
+  const b = normAxis('transpose', dim1, x.shape);
   const dims = Array.from({ length: r }, (_, i) => i);
   dims[a] = b;
   dims[b] = a;
@@ -97,21 +97,21 @@ export function squeeze(x: Tensor, dim?: number | number[]): Tensor {
   const dims =
     dim === undefined
       ? x.shape.map((_, i) => i)
-      : (typeof dim === 'number' ? [dim] : dim).map((d) => normAxis('squeeze', d, x.ndim));
+      : (typeof dim === 'number' ? [dim] : dim).map((d) => normAxis('squeeze', d, x.shape));
   const keep = x.shape.map((d, i) => !(dims.includes(i) && d === 1));
   return reshape(x, x.shape.filter((_, i) => keep[i]));
 }
 
 export function unsqueeze(x: Tensor, dim: number): Tensor {
   x.assertLive('unsqueeze');
-  const d = normAxis('unsqueeze', dim, x.ndim + 1);
+  const d = normAxis('unsqueeze', dim, x.shape, 1);
   return reshape(x, [...x.shape.slice(0, d), 1, ...x.shape.slice(d)]);
 }
 
 /** Elements [start, start + length) along `dim`, as a view. */
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
   x.assertLive('narrow');
-  const d = normAxis('narrow', dim, x.ndim);
+  const d = normAxis('narrow', dim, x.shape);
   const size = x.shape[d];
   const s = start < 0 ? start + size : start;
   if (!Number.isInteger(s) || !Number.isInteger(length) || s < 0 || length < 0 || s + length > size) {
@@ -123,8 +123,10 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 /** Python-style slice [start:end:step] along `dim` (clamped like Python). */
 export function slice(x: Tensor, dim: number, start?: number, end?: number, step = 1): Tensor {
   x.assertLive('slice');
-  const d = normAxis('slice', dim, x.ndim);
-  if (!Number.isInteger(step) || step <= 0) throw new RangeArgumentError(`slice: step must be a positive integer, got ${step}`);
+  const d = normAxis('slice', dim, x.shape);
+  if (!Number.isInteger(step) || step <= 0) {
+    throw new RangeArgumentError(`slice: step must be a positive integer, got ${step} (tensor of shape ${fmtShape(x.shape)})`);
+  }
   const size = x.shape[d];
   const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + size : v, 0), size);
   const s = start === undefined ? 0 : clampIdx(start);
@@ -136,7 +138,7 @@ export function slice(x: Tensor, dim: number, start?: number, end?: number, step
 /** One index along `dim`, dropping the dim. */
 export function select(x: Tensor, dim: number, index: number): Tensor {
   x.assertLive('select');
-  const d = normAxis('select', dim, x.ndim);
+  const d = normAxis('select', dim, x.shape);
   const size = x.shape[d];
   const i = index < 0 ? index + size : index;
   if (!Number.isInteger(i) || i < 0 || i >= size) {
