@@ -166,11 +166,18 @@ export async function checkForward(engine: Engine, op: string, index: number, c:
     return c.run(engine, ...xs);
   });
   try {
+    const data = await out.data();
+    assertNoDeviceErrors(engine, `${op} forward`);
     sameShapeOrThrow(out.shape, expected.shape, `${op} forward`);
-    assertClose(await out.data(), expected.data, tol, `${op} forward`);
+    assertClose(data, expected.data, tol, `${op} forward`);
   } finally {
     out.dispose();
   }
+}
+
+/** A shader that fails validation writes nothing: say so instead of reporting a value mismatch. */
+function assertNoDeviceErrors(engine: Engine, what: string): void {
+  if (engine.deviceErrors.length) throw new Error(`${what}: WebGPU reported: ${engine.deviceErrors.splice(0).join(' | ')}`);
 }
 
 /** Gradient of L = sum(w * ref(xs)) with respect to input k, by central differences in float64. */
@@ -224,6 +231,7 @@ export async function checkBackward(engine: Engine, op: string, index: number, c
     }
     return out;
   })();
+  assertNoDeviceErrors(engine, `${op} backward`);
   const tol = { ...GRAD_TOL, ...c.gradTol };
   let g = 0;
   c.inputs.forEach((_, k) => {
