@@ -3,8 +3,12 @@
 //   dist/test/node.js        every test suite, for mocha under Node
 //   dist/test/deno.js        the GPU suites with a small runner, for Deno's own WebGPU
 //   dist/<entry>.js          bench, method CLI and demo entry points when present
+//   dist/types/              .d.ts for engine/ (package.json's "types"), from tsconfig.build.json
+// --no-types skips the declarations (a few seconds of tsc) for quick test rebuilds.
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 // --outdir=DIR builds elsewhere (parallel work in one tree must not overwrite each other's bundles).
 const outArg = process.argv.find((a) => a.startsWith('--outdir='));
@@ -31,8 +35,22 @@ const jobs = [
     conditions: ['import', 'default'],
   }),
 ];
-const nodeEntries = { 'bench/main.ts': `${dist}/bench/main.js`, 'methods/cli.ts': `${dist}/methods/cli.js`, 'nn/demo.ts': `${dist}/demo.js` };
-for (const [src, out] of Object.entries(nodeEntries)) {
+const nodeEntries = [
+  ['bench/main.ts', `${dist}/bench/main.js`],
+  ['methods/cli.ts', `${dist}/methods/cli.js`],
+  ['nn/demo.ts', `${dist}/demo.js`],
+];
+for (const [src, out] of nodeEntries) {
   if (existsSync(src)) jobs.push(build({ ...common, entryPoints: [src], outfile: out, platform: 'node', packages: 'external' }));
 }
 await Promise.all(jobs);
+
+if (!process.argv.includes('--no-types')) {
+  // Declarations only; type errors in engine/ fail the build (esbuild alone does not check types).
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', `${dist}/types`], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error('build: tsc -p tsconfig.build.json failed');
+    process.exit(r.status ?? 1);
+  }
+}

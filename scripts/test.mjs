@@ -11,20 +11,39 @@ const grep = opt('grep');
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
 const require = createRequire(import.meta.url);
 
-function run(cmd, cmdArgs) {
+/** Run a test process, echoing its output, and count passed/failed/skipped from its summary lines. */
+function run(cmd, cmdArgs, parse) {
   console.log(`\n$ ${[cmd, ...cmdArgs].join(' ')}`);
-  const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', env });
+  const r = spawnSync(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'], env, maxBuffer: 1 << 30 });
   if (r.error) throw r.error;
-  return r.status ?? 1;
+  const out = r.stdout.toString();
+  process.stdout.write(out);
+  return { status: r.status ?? 1, ...parse(out) };
 }
 
-let failed = 0;
+const count = (text, re) => Number(text.match(re)?.[1] ?? 0);
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let status = 0;
 if (!args.includes('--deno-only')) {
   const mocha = require.resolve('mocha/bin/mocha.js');
-  failed += run(process.execPath, [mocha, '--exit', '--timeout', '120000', ...(grep ? ['--grep', grep] : []), `${dist}/test/node.js`]) ? 1 : 0;
+  const r = run(process.execPath, [mocha, '--exit', '--timeout', '120000', ...(grep ? ['--grep', grep] : []), `${dist}/test/node.js`], (o) => ({
+    passed: count(o, /^\s*(\d+) passing/m),
+    failed: count(o, /^\s*(\d+) failing/m),
+    skipped: count(o, /^\s*(\d+) pending/m),
+  }));
+  status ||= r.status;
+  for (const k of Object.keys(totals)) totals[k] += r[k];
 }
 if (!args.includes('--node-only')) {
   const deno = require.resolve('deno/bin.cjs');
-  failed += run(process.execPath, [deno, 'run', '--allow-env', '--allow-read', `${dist}/test/deno.js`, ...(grep ? [`--grep=${grep}`] : [])]) ? 1 : 0;
+  const r = run(process.execPath, [deno, 'run', '--allow-env', '--allow-read', `${dist}/test/deno.js`, ...(grep ? [`--grep=${grep}`] : [])], (o) => ({
+    passed: count(o, /(\d+) passed, \d+ failed/),
+    failed: count(o, /\d+ passed, (\d+) failed/),
+    skipped: count(o, /\d+ failed, (\d+) skipped/),
+  }));
+  status ||= r.status;
+  for (const k of Object.keys(totals)) totals[k] += r[k];
 }
-process.exit(failed ? 1 : 0);
+if (status && totals.failed === 0) totals.failed = 1; // a crash with no summary still fails
+console.log(`\ntotal: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(status || totals.failed ? 1 : 0);

@@ -3,7 +3,7 @@ import { run } from './deno/runner.js';
 import { Engine } from '../engine/index.js';
 import { closeEngine, setEngineFactory } from './helpers/gpu.js';
 
-setEngineFactory(() => Engine.create());
+setEngineFactory((options) => Engine.create(options));
 // Suites register after the runner has installed describe/it.
 await import('./suites.js');
 const grepArg = (globalThis as { Deno?: { args: string[] } }).Deno?.args.find((a) => a.startsWith('--grep='));

@@ -6,7 +6,7 @@ import './suites.js';
 import './node-only.js';
 
 // Dawn's instance is created inside the factory and not kept, so Node can exit after the run.
-setEngineFactory(() => Engine.create({ gpu: create([]) }));
+setEngineFactory((options) => Engine.create({ ...options, gpu: create([]) }));
 
 after(async function () {
   await closeEngine();

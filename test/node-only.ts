@@ -1,2 +1,2 @@
-// Suites that need Node APIs (files, processes).
-export {};
+// Suites that need Node APIs (files, processes, the webgpu package).
+import './harness.node.test.js';

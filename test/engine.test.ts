@@ -1,0 +1,356 @@
+// Engine internals: capabilities, the pipeline cache, command batching, the uniform Params structs of
+// every shader against what the TypeScript writers pass, and the printable preview.
+import { expect } from 'chai';
+import { Engine, KilnError, type KernelCall } from '../engine/index.js';
+import * as kiln from '../engine/index.js';
+import { SHADERS } from '../engine/shaders.js';
+import { adapterText, gpuEngine, newEngine, openEngine } from './helpers/gpu.js';
+import { disposeAll } from './helpers/tensors.js';
+
+// ------------------------------------------------------------------ WGSL uniform layout
+
+interface Field {
+  name: string;
+  type: string;
+  offset: number;
+  align: number;
+  size: number;
+}
+interface StructLayout {
+  fields: Field[];
+  align: number;
+  size: number;
+}
+
+const roundUp = (v: number, a: number) => Math.ceil(v / a) * a;
+
+function stripComments(src: string): string {
+  return src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+}
+
+/** Split at top-level commas (not those inside <...>). */
+function splitTopLevel(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of s) {
+    if (ch === '<') depth++;
+    if (ch === '>') depth--;
+    if (ch === ',' && depth === 0) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim()) out.push(cur);
+  return out.map((x) => x.trim()).filter(Boolean);
+}
+
+const SCALARS: Record<string, number> = { u32: 4, i32: 4, f32: 4, f16: 2 };
+const SHORT_VEC: Record<string, string> = { u: 'u32', i: 'i32', f: 'f32', h: 'f16' };
+
+/** Alignment and size of a WGSL type in the uniform address space (WGSL spec, "Memory layout"). */
+function typeLayout(type: string, src: string): { align: number; size: number } {
+  const t = type.replace(/\s+/g, '');
+  if (t in SCALARS) return { align: SCALARS[t], size: SCALARS[t] };
+  let m = /^vec([234])(?:<(\w+)>|([uifh]))$/.exec(t);
+  if (m) {
+    const n = Number(m[1]);
+    const s = SCALARS[m[2] ?? SHORT_VEC[m[3]]];
+    if (!s) throw new Error(`unsupported vector element in ${type}`);
+    return { align: (n === 3 ? 4 : n) * s, size: n * s };
+  }
+  m = /^array<(.+),([^,<>]+)>$/.exec(t);
+  if (m) {
+    const elem = typeLayout(m[1], src);
+    const count = constValue(m[2], src);
+    const stride = roundUp(elem.size, elem.align);
+    // Uniform arrays need a 16-byte element stride; anything else does not compile.
+    if (stride % 16 !== 0) throw new Error(`${type}: a uniform array needs a stride that is a multiple of 16 (got ${stride})`);
+    return { align: Math.max(elem.align, 16), size: count * stride };
+  }
+  if (/^\w+$/.test(t)) {
+    // A user struct (nested structs are 16-aligned in the uniform address space), or an alias.
+    const alias = new RegExp(`\\balias\\s+${t}\\s*=\\s*([^;]+);`).exec(src);
+    if (alias) return typeLayout(alias[1], src);
+    const s = structLayout(t, src);
+    return { align: roundUp(s.align, 16), size: roundUp(s.size, roundUp(s.align, 16)) };
+  }
+  throw new Error(`unsupported WGSL type ${type}`);
+}
+
+function constValue(expr: string, src: string): number {
+  const lit = /^(\d+)[ui]?$/.exec(expr);
+  if (lit) return Number(lit[1]);
+  const c = new RegExp(`\\bconst\\s+${expr}\\s*(?::\\s*\\w+)?\\s*=\\s*(\\d+)[ui]?\\s*;`).exec(src);
+  if (c) return Number(c[1]);
+  throw new Error(`cannot evaluate array length ${expr}`);
+}
+
+function structLayout(name: string, source: string): StructLayout {
+  const src = stripComments(source);
+  const m = new RegExp(`\\bstruct\\s+${name}\\s*\\{([^}]*)\\}`).exec(src);
+  if (!m) throw new Error(`no struct ${name}`);
+  const fields: Field[] = [];
+  let offset = 0;
+  let maxAlign = 1;
+  for (const member of splitTopLevel(m[1])) {
+    const fm = /^((?:@\w+\(\s*\d+\s*\)\s*)*)(\w+)\s*:\s*(.+)$/.exec(member);
+    if (!fm) throw new Error(`cannot parse member "${member}" of struct ${name}`);
+    let { align, size } = typeLayout(fm[3], src);
+    const attrAlign = /@align\(\s*(\d+)\s*\)/.exec(fm[1]);
+    const attrSize = /@size\(\s*(\d+)\s*\)/.exec(fm[1]);
+    if (attrAlign) align = Number(attrAlign[1]);
+    if (attrSize) size = Number(attrSize[1]);
+    offset = roundUp(offset, align);
+    fields.push({ name: fm[2], type: fm[3].replace(/\s+/g, ''), offset, align, size });
+    offset += size;
+    maxAlign = Math.max(maxAlign, align);
+  }
+  return { fields, align: maxAlign, size: roundUp(offset, maxAlign) };
+}
+
+// ------------------------------------------------------------------ suite
+
+describe('engine internals', function () {
+  let engine: Engine;
+  before(async function () {
+    engine = await gpuEngine(this);
+  });
+
+  it('populates the capabilities', function () {
+    const c = engine.caps;
+    const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
+    expect(c.runtime).to.equal(isDeno ? 'wgpu' : 'dawn');
+    for (const [k, v] of Object.entries(c.limits)) expect(v, `limit ${k}`).to.be.a('number').and.greaterThan(0);
+    // WebGPU's guaranteed minimums: kiln raises limits, it never gets less than these.
+    expect(c.limits.maxComputeInvocationsPerWorkgroup).to.be.at.least(256);
+    expect(c.limits.maxComputeWorkgroupStorageSize).to.be.at.least(16384);
+    expect(c.limits.maxStorageBufferBindingSize).to.be.at.least(128 * 2 ** 20);
+    expect(c.shaderF16).to.equal(c.features.has('shader-f16'));
+    expect(c.subgroups).to.equal(c.features.has('subgroups'));
+    expect(c.timestampQuery).to.equal(c.features.has('timestamp-query'));
+    if (c.subgroups) expect(c.subgroupMinSize).to.be.at.most(c.subgroupMaxSize);
+    expect(`${c.vendor}${c.architecture}${c.description}`, 'the adapter describes itself').to.not.equal('');
+  });
+
+  it('flags lavapipe (and other CPU adapters) as software, and known GPU vendors as not', function () {
+    const text = adapterText(engine);
+    const vendor = engine.caps.vendor.toLowerCase();
+    // Dawn: vendor "mesa", architecture "software", "llvmpipe" in the description; wgpu: Mesa's PCI
+    // vendor id 0x10005 (65541) and "llvmpipe" in the name.
+    const lavapipe = /llvmpipe|lavapipe/.test(text) || (vendor === 'mesa' && engine.caps.architecture === 'software');
+    const knownGpu = /^(nvidia|amd|ati|intel|apple|qualcomm|arm|imagination|4318|4098|32902|4203)$/.test(vendor);
+    if (!lavapipe && !knownGpu) this.skip();
+    expect(engine.caps.isSoftware, text).to.equal(lavapipe);
+  });
+
+  it('caches pipelines: the same ops on new shapes compile nothing new', function () {
+    const ops = (r: number, c: number) =>
+      engine.tidy(() => {
+        const a = engine.rand([r, c]);
+        const b = engine.randn([r, c]);
+        a.add(b).mul(b).exp().sum(1);
+        a.sub(b.narrow(0, 0, 1)); // broadcast
+        engine.zeros([r, c]).add(a.t().contiguous().t());
+        engine.where(a.gt(b), a, b).max(0);
+      });
+    ops(3, 5);
+    const warm = engine.pipelineCount;
+    expect(warm).to.be.greaterThan(0);
+    ops(7, 2);
+    ops(4, 9);
+    ops(2, 30); // (a size-1 dim would legitimately pick the contiguous kernel variant)
+    expect(engine.pipelineCount).to.equal(warm);
+  });
+
+  it('batches dispatches: no submit or readback until asked', async function () {
+    const q = engine.device.queue;
+    const x = engine.randn([32]);
+    await engine.sync();
+    const origSubmit = q.submit;
+    const origRead = engine.read;
+    let submits = 0;
+    let reads = 0;
+    q.submit = function (this: GPUQueue, ...args: Parameters<GPUQueue['submit']>) {
+      submits++;
+      return origSubmit.apply(q, args);
+    };
+    engine.read = function (this: Engine, ...args: Parameters<Engine['read']>) {
+      reads++;
+      return origRead.apply(engine, args);
+    };
+    try {
+      const y = engine.tidy(() => {
+        let t = x;
+        for (let i = 0; i < 40; i++) t = t.mul(0.99).add(0.01).abs();
+        return t;
+      });
+      expect(submits, 'submits while encoding 120 small dispatches with the default batch size').to.be.at.most(Math.ceil(120 / 64));
+      expect(reads).to.equal(0);
+      await y.data();
+      expect(reads).to.equal(1);
+      y.dispose();
+    } finally {
+      delete (q as { submit?: unknown }).submit;
+      if (q.submit !== origSubmit) q.submit = origSubmit;
+      delete (engine as { read?: unknown }).read;
+      x.dispose();
+    }
+  });
+
+  it('submits every dispatchesPerSubmit dispatches', async function () {
+    const other = await newEngine({ dispatchesPerSubmit: 8 });
+    try {
+      const q = other.device.queue;
+      const x = other.randn([16]);
+      await other.sync();
+      const orig = q.submit;
+      let submits = 0;
+      q.submit = (...args: Parameters<GPUQueue['submit']>) => {
+        submits++;
+        return orig.apply(q, args);
+      };
+      const y = other.tidy(() => {
+        let t = x;
+        for (let i = 0; i < 40; i++) t = t.exp().neg();
+        return t;
+      });
+      // 80 dispatches in batches of 8: a few submits, not one per dispatch and not zero.
+      expect(submits).to.be.within(1, Math.ceil(80 / 8));
+      disposeAll(x, y);
+    } finally {
+      other.destroy();
+    }
+  });
+
+  describe('uniform Params structs', function () {
+    const layouts = new Map<string, StructLayout>();
+    for (const [name, source] of Object.entries(SHADERS)) {
+      it(`${name}.wgsl declares a Params struct that parses`, function () {
+        const layout = structLayout('Params', source);
+        expect(layout.fields.length, 'fields').to.be.greaterThan(0);
+        layouts.set(name, layout);
+      });
+    }
+
+    it('match the byteLength each TypeScript writer passes at run time', function () {
+      const seen = new Map<string, KernelCall[]>();
+      const origRun = engine.run;
+      engine.run = function (call: KernelCall) {
+        const list = seen.get(call.shader) ?? [];
+        list.push({ ...call, params: call.params.slice() });
+        seen.set(call.shader, list);
+        return origRun.call(engine, call);
+      };
+      const exercised: string[] = [];
+      const notYet: string[] = [];
+      const attempt = (what: string, fn: () => unknown) => {
+        try {
+          engine.tidy(fn);
+          exercised.push(what);
+        } catch (e) {
+          // Ops still being written throw "not implemented": skip them; anything else is a failure.
+          if (e instanceof KilnError && /not implemented/.test(e.message)) notYet.push(what);
+          else throw e;
+        }
+      };
+      try {
+        const g = (f: (...xs: kiln.Tensor[]) => kiln.Tensor, ...xs: kiln.Tensor[]) => engine.grad((...a) => f(...a).sum())(...xs);
+        attempt('creation', () => [engine.zeros([3, 4]), engine.arange(7), engine.rand([5]), engine.randn([2, 3]), engine.eye(3)]);
+        attempt('elementwise', () => g((a, b) => a.add(b).mul(b.exp()).div(a.abs().add(1)).relu(), engine.randn([3, 5]), engine.randn([1, 5])));
+        attempt('views and copies', () => g((a) => engine.cat([a.t().contiguous(), a.t().slice(0, 1, 4, 2).contiguous()], 0), engine.randn([2, 5, 3]).select(1, 2)));
+        attempt('reductions', () => g((a) => a.sum(0).add(a.max(1).sum()).add(a.logsumexp(1).sum()), engine.randn([40, 50])));
+        attempt('where', () => g((a, b) => engine.where(a.gt(b), a, b), engine.randn([4, 3]), engine.randn([3])));
+        attempt('matmul', () => g((a, b) => a.matmul(b), engine.randn([2, 5, 7]), engine.randn([7, 3])));
+        attempt('softmax', () => g((a) => a.softmax(-1).mul(a.logSoftmax(0)), engine.randn([6, 9])));
+        attempt('layerNorm', () => g((a, w, b) => kiln.layerNorm(a, 8, w, b), engine.randn([3, 8]), engine.randn([8]), engine.randn([8])));
+        attempt('rmsNorm', () => g((a, w) => kiln.rmsNorm(a, 8, w), engine.randn([3, 8]), engine.randn([8])));
+        attempt('crossEntropy', () => g((a) => kiln.crossEntropy(a, engine.tensor([0, 3, 1], [3], { dtype: 'i32' })), engine.randn([3, 5])));
+        attempt('dropout', () => kiln.dropout(engine.randn([4, 8]), 0.5));
+        attempt('gather', () => g((a) => kiln.gather(a, 1, engine.tensor([[0, 2], [1, 1]], undefined, { dtype: 'i32' })), engine.randn([2, 4])));
+        attempt('indexSelect', () => g((a) => kiln.indexSelect(a, 0, engine.tensor([2, 0, 2], [3], { dtype: 'i32' })), engine.randn([3, 4])));
+        attempt('embedding', () => g((w) => kiln.embedding(engine.tensor([[1, 0, 1]], undefined, { dtype: 'i32' }), w), engine.randn([4, 6])));
+        attempt('cumsum', () => g((a) => kiln.cumsum(a, 1), engine.randn([3, 10])));
+        attempt('topk', () => kiln.topk(engine.randn([3, 10]), 3).values);
+        attempt('oneHot', () => kiln.oneHot(engine.tensor([0, 2, 1], [3], { dtype: 'i32' }), 4));
+      } finally {
+        delete (engine as { run?: unknown }).run;
+      }
+      expect(exercised.length, `ops run (not yet implemented: ${notYet.join(', ')})`).to.be.greaterThan(0);
+
+      const problems: string[] = [];
+      for (const [shader, calls] of seen) {
+        const layout = layouts.get(shader) ?? structLayout('Params', SHADERS[shader as keyof typeof SHADERS]);
+        // The writer pads to 16 bytes (Params.finish), so its bytes are the WGSL size rounded up to 16;
+        // fewer is a binding-size validation error, more means it writes fields the shader lacks.
+        const want = roundUp(layout.size, 16);
+        for (const c of calls) {
+          if (c.params.byteLength !== want) {
+            problems.push(`${shader}: WGSL Params is ${layout.size} bytes (${want} padded), the writer passed ${c.params.byteLength}`);
+            break;
+          }
+        }
+        // Where a struct has shape, rank and n, the words at those offsets must agree (catches swapped fields).
+        const f = Object.fromEntries(layout.fields.map((x) => [x.name, x]));
+        if (f.shape && f.rank && f.n && f.rank.type === 'u32' && f.n.type === 'u32') {
+          for (const c of calls) {
+            const rank = c.params[f.rank.offset / 4];
+            const dims = Array.from(c.params.subarray(f.shape.offset / 4, f.shape.offset / 4 + rank));
+            const n = c.params[f.n.offset / 4];
+            if (rank > f.shape.size / 4 || dims.reduce((p, d) => p * d, 1) !== n) {
+              problems.push(`${shader}: shape [${dims}] (rank ${rank}) does not hold n = ${n} elements: fields out of order?`);
+              break;
+            }
+          }
+        }
+      }
+      expect(problems).to.deep.equal([]);
+      expect(seen.size, 'shaders exercised').to.be.at.least(7);
+    });
+  });
+
+  describe('printable preview', function () {
+    it('formats a small f32 tensor', async function () {
+      const t = engine.tensor([[1, 2.5], [-3, 4]]);
+      const s = await t.print();
+      expect(s.replace(/\s+/g, '')).to.equal('tensor([[1.,2.5000],[-3.,4.]],dtype=f32)');
+      // A transposed view prints in logical order.
+      const tt = t.t();
+      expect((await tt.print()).replace(/\s+/g, '')).to.equal('tensor([[1.,-3.],[2.5000,4.]],dtype=f32)');
+      disposeAll(t, tt);
+    });
+
+    it('elides long dims and shows integer dtypes and requiresGrad', async function () {
+      const r = engine.arange(100);
+      const s = (await r.print()).replace(/\s+/g, '');
+      expect(s).to.equal('tensor([0,1,2,...,97,98,99],dtype=i32)');
+      const g = engine.ones([2], { requiresGrad: true });
+      expect(await g.print()).to.include('requiresGrad=true');
+      disposeAll(r, g);
+    });
+  });
+});
+
+describe('engine: test harness', function () {
+  it('refuses to run without an adapter in CI, and skips loudly outside CI', async function () {
+    const noAdapter = () => Promise.reject(new Error('requestAdapter() returned no adapter'));
+    let error: unknown = null;
+    await openEngine(noAdapter, true, () => {}).catch((e) => (error = e));
+    expect((error as Error | null)?.message).to.match(/no adapter/);
+    const warnings: string[] = [];
+    const r = await openEngine(noAdapter, false, (m) => warnings.push(m));
+    expect(r).to.equal(null);
+    expect(warnings.join('')).to.match(/SKIPPED/);
+  });
+
+  it('refuses an adapter that looks like Dawn\'s null backend', async function () {
+    const fake = {
+      caps: { vendor: '', architecture: '', description: '' },
+      device: { adapterInfo: { device: 'null-backend' } },
+      destroy() {},
+    } as unknown as Engine;
+    let error: unknown = null;
+    await openEngine(() => Promise.resolve(fake), true, () => {}).catch((e) => (error = e));
+    expect((error as Error | null)?.message).to.match(/null backend/);
+  });
+});
