@@ -1,46 +1,46 @@
 // Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own.
 import binary from '../shaders/binary.wgsl';
+import bitonicSort from '../shaders/bitonic_sort.wgsl';
 import copy from '../shaders/copy.wgsl';
 import crossEntropy from '../shaders/cross_entropy.wgsl';
 import crossEntropyBackward from '../shaders/cross_entropy_backward.wgsl';
+import cumsum from '../shaders/cumsum.wgsl';
 import fill from '../shaders/fill.wgsl';
+import gather from '../shaders/gather.wgsl';
 import matmul from '../shaders/matmul.wgsl';
 import matmulTiled from '../shaders/matmul_tiled.wgsl';
 import norm from '../shaders/norm.wgsl';
 import normBackward from '../shaders/norm_backward.wgsl';
 import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
-import softmax from '../shaders/softmax.wgsl';
-import softmaxBackward from '../shaders/softmax_backward.wgsl';
-import unary from '../shaders/unary.wgsl';
-import where from '../shaders/where.wgsl';
-import bitonicSort from '../shaders/bitonic_sort.wgsl';
-import cumsum from '../shaders/cumsum.wgsl';
-import gather from '../shaders/gather.wgsl';
 import scatterKeys from '../shaders/scatter_keys.wgsl';
 import segmentSum from '../shaders/segment_sum.wgsl';
+import softmax from '../shaders/softmax.wgsl';
+import softmaxBackward from '../shaders/softmax_backward.wgsl';
 import topkKeys from '../shaders/topk_keys.wgsl';
+import unary from '../shaders/unary.wgsl';
+import where from '../shaders/where.wgsl';
 
 export const SHADERS = {
-  bitonicSort,
-  cumsum,
-  gather,
-  scatterKeys,
-  segmentSum,
-  topkKeys,
   binary,
+  bitonicSort,
   copy,
   crossEntropy,
   crossEntropyBackward,
+  cumsum,
   fill,
+  gather,
   matmul,
   matmulTiled,
   norm,
   normBackward,
   random,
   reduce,
+  scatterKeys,
+  segmentSum,
   softmax,
   softmaxBackward,
+  topkKeys,
   unary,
   where,
 } as const;

@@ -246,6 +246,14 @@ export class Tensor {
   clone(): Tensor {
     return ops.clone(this);
   }
+  /**
+   * Overwrite this tensor's elements with `src` (broadcast to this shape, same dtype), in stream
+   * order, like PyTorch's copy_. Not recorded by autograd: for optimizer updates and buffers.
+   */
+  copy_(src: Tensor): this {
+    ops.copyInPlace(this, src);
+    return this;
+  }
 
   // ------------------------------------------------------------ elementwise
 

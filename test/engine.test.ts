@@ -223,6 +223,20 @@ describe('engine internals', function () {
     }
   });
 
+  it('copy_ writes in place into a view, broadcasting, and leaves the rest untouched', async function () {
+    const base = engine.zeros([3, 4]);
+    const src = engine.tensor([7, 8]);
+    const view = base.narrow(1, 1, 2);
+    const before = engine.memory().liveBuffers;
+    view.copy_(src);
+    expect(engine.memory().liveBuffers, 'no buffer kept by copy_').to.equal(before);
+    view.dispose();
+    src.dispose();
+    expect(Array.from(await base.data())).to.deep.equal([0, 7, 8, 0, 0, 7, 8, 0, 0, 7, 8, 0]);
+    expect(() => base.copy_(engine.tensor([1, 2, 3], [3], { dtype: 'i32' }))).to.throw(/copy_: dtypes differ/);
+    base.dispose();
+  });
+
   describe('uniform Params structs', function () {
     const layouts = new Map<string, StructLayout>();
     for (const [name, source] of Object.entries(SHADERS)) {

@@ -1,7 +1,7 @@
 // O(1) views (reshape, permute, expand, squeeze, narrow, slice, select) and the copies that
 // materialise them (contiguous, clone, copyInto).
 import { record } from '../autograd.js';
-import { fmtShape, RangeArgumentError, ShapeError } from '../errors.js';
+import { DTypeError, fmtShape, RangeArgumentError, ShapeError } from '../errors.js';
 import { Params, MAX_RANK } from '../params.js';
 import { contiguousStrides, inferReshape, normAxis, viewStrides, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -215,3 +215,15 @@ export function clone(x: Tensor): Tensor {
   return record(x.engine, 'clone', [x], identityCopy(x), [], (g) => [g]);
 }
 
+
+/** dst <- src broadcast to dst's shape (dst may be any view). No autograd. */
+export function copyInPlace(dst: Tensor, src: Tensor): void {
+  dst.assertLive('copy_', src);
+  if (dst.dtype !== src.dtype) {
+    throw new DTypeError(`copy_: dtypes differ: ${dst.dtype} of shape ${fmtShape(dst.shape)} and ${src.dtype} of shape ${fmtShape(src.shape)}`);
+  }
+  const b = src.engine.noGrad(() => src.expand([...dst.shape]));
+  const target = dst.view_(dst.shape, dst.strides, dst.offset);
+  copyInto(target, b, true);
+  b.dispose();
+}
