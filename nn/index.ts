@@ -1,0 +1,4 @@
+// kiln/nn: modules, layers, models, optimizers, tokenizers, data, checkpoints, generation.
+// Web-standard code only; Node-specific adapters (files, progress bars, PNG) live in nn/node/.
+export { Module, ModuleList, type HookFn } from './module.js';
+export * from './layers.js';
