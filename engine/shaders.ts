@@ -1,4 +1,5 @@
 // Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own.
+import adamw from '../shaders/adamw.wgsl';
 import binary from '../shaders/binary.wgsl';
 import bitonicSort from '../shaders/bitonic_sort.wgsl';
 import copy from '../shaders/copy.wgsl';
@@ -15,6 +16,7 @@ import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
 import scatterKeys from '../shaders/scatter_keys.wgsl';
 import segmentSum from '../shaders/segment_sum.wgsl';
+import sgd from '../shaders/sgd.wgsl';
 import softmax from '../shaders/softmax.wgsl';
 import softmaxBackward from '../shaders/softmax_backward.wgsl';
 import topkKeys from '../shaders/topk_keys.wgsl';
@@ -22,6 +24,7 @@ import unary from '../shaders/unary.wgsl';
 import where from '../shaders/where.wgsl';
 
 export const SHADERS = {
+  adamw,
   binary,
   bitonicSort,
   copy,
@@ -38,6 +41,7 @@ export const SHADERS = {
   reduce,
   scatterKeys,
   segmentSum,
+  sgd,
   softmax,
   softmaxBackward,
   topkKeys,

@@ -2,3 +2,6 @@
 // Web-standard code only; Node-specific adapters (files, progress bars, PNG) live in nn/node/.
 export { Module, ModuleList, type HookFn } from './module.js';
 export * from './layers.js';
+export * from './optim.js';
+export * from './schedule.js';
+export * from './lora.js';

@@ -8,3 +8,5 @@ import './errors.test.js';
 import './random.test.js';
 import './engine.test.js';
 import './sort.test.js';
+import './optim.test.js';
+import './lora.test.js';
