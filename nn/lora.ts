@@ -122,20 +122,7 @@ export function applyLoRA(model: Module, options: ApplyLoRAOptions): LoRAReport 
   for (const [name, m] of chosen) {
     const lora = new LoRALinear(model.engine, m as Linear, options);
     model.setSubmodule(name, lora);
-    // Layers call children through fields (this.q.forward): point those fields at the wrapper too.
-    const dot = name.lastIndexOf('.');
-    rebindFields(dot < 0 ? model : model.getSubmodule(name.slice(0, dot)), m, lora);
     replaced.push(name);
   }
   return { replaced, trainableParameters: model.numParameters(true), totalParameters: model.numParameters() };
-}
-
-/** Replace references to `from` held in `parent`'s own fields (directly or in arrays) by `to`. */
-function rebindFields(parent: Module, from: Module, to: Module): void {
-  const obj = parent as unknown as Record<string, unknown>;
-  for (const key of Object.keys(obj)) {
-    const v = obj[key];
-    if (v === from) obj[key] = to;
-    else if (Array.isArray(v)) v.forEach((x, i) => x === from && (v[i] = to));
-  }
 }

@@ -63,7 +63,11 @@ export class Module {
     return this.registerParameter(name, t);
   }
 
-  /** Swap the child module at a dotted path (LoRA wraps a Linear this way). Returns the old child. */
+  /**
+   * Swap the child module at a dotted path (LoRA wraps a Linear this way). Layers call children
+   * through their own fields (`this.q.forward`), so fields and arrays of the parent that held the old
+   * child are pointed at the new one too. Returns the old child.
+   */
   setSubmodule(path: string, m: Module): Module {
     const parts = path.split('.');
     const last = parts.pop()!;
@@ -72,6 +76,12 @@ export class Module {
     if (!old) throw new KilnError(`setSubmodule: no submodule at ${path}`);
     parent.children.set(last, m);
     m.attach(parent.registry, parent.path ? `${parent.path}.${last}` : last);
+    const fields = parent as unknown as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      const v = fields[key];
+      if (v === old) fields[key] = m;
+      else if (Array.isArray(v)) v.forEach((x, i) => x === old && (v[i] = m));
+    }
     return old;
   }
 
