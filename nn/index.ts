@@ -5,3 +5,5 @@ export * from './layers.js';
 export * from './optim.js';
 export * from './schedule.js';
 export * from './lora.js';
+export * from './tokenizer.js';
+export * from './data.js';

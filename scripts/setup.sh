@@ -8,6 +8,7 @@
 #     (software Vulkan). Debian 12's own Mesa 22.3 is rejected by Dawn, so there it comes from
 #     bookworm-backports. A machine with a GPU keeps its drivers untouched.
 #  3. Checks: esbuild, deno and Dawn each run, and prints the adapter.
+#  Also: Debian's fortunes-de (German text for nn/node/corpora.ts) whenever it is missing.
 # XDG_RUNTIME_DIR is set for this script when unset (Dawn's Vulkan loader warns without it);
 # scripts/test.mjs sets it for the tests too.
 set -euo pipefail
@@ -46,6 +47,18 @@ if [ -f package-lock.json ]; then
   npm ci --include=dev --no-audit --no-fund
 else
   npm install --include=dev --no-audit --no-fund
+fi
+
+# ---- data: German prose for kiln/nn's corpus (nn/node/corpora.ts). Data only, before and independent of the
+# GPU step below (which may stop the script); installed whenever missing, never upgraded.
+if [ ! -d /usr/share/games/fortunes/de ]; then
+  if command -v apt-get >/dev/null; then
+    log "installing fortunes-de (German text corpus)"
+    as_root apt-get update -q
+    as_root apt-get install -y -q --no-install-recommends fortunes-de
+  else
+    log "warning: no apt-get; German corpus (fortunes-de) not installed, its loader will say so"
+  fi
 fi
 
 # ---- 2. a WebGPU adapter

@@ -10,3 +10,5 @@ import './engine.test.js';
 import './sort.test.js';
 import './optim.test.js';
 import './lora.test.js';
+import './tokenizer.test.js';
+import './data.test.js';
