@@ -38,6 +38,8 @@ export class BufferPool {
     public capBytes = 512 * 2 ** 20,
     /** Largest buffer a kernel can bind (maxStorageBufferBindingSize). */
     private maxBytes = 128 * 2 ** 20,
+    /** Called just before a buffer is destroyed (cached bind groups that use it must go). */
+    private onDestroy: (buf: GPUBuffer) => void = () => {},
   ) {}
 
   /** A buffer of at least `bytes`; `what` names the tensor in the error when it is too large. */
@@ -73,6 +75,7 @@ export class BufferPool {
     this.liveBuffers--;
     this.liveBytes -= size;
     if (this.pooledBytes + size > this.capBytes) {
+      this.onDestroy(buf);
       buf.destroy();
       return;
     }
@@ -84,7 +87,12 @@ export class BufferPool {
 
   /** Destroy every pooled buffer (live ones are untouched). */
   evict(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        this.onDestroy(b);
+        b.destroy();
+      }
+    }
     this.free.clear();
     this.pooledBytes = 0;
   }

@@ -1,5 +1,6 @@
 // The Engine owns one GPUDevice: capabilities, buffer pool, pipeline cache, the open command encoder,
 // the uniform arena, tensor scopes (tidy) and the random-number state.
+import { BindGroupCache } from './bindings.js';
 import { BufferPool, type MemoryInfo } from './buffer-pool.js';
 import { readCapabilities, RAISED_LIMITS, WANTED_FEATURES, type Capabilities } from './capabilities.js';
 import { DeviceError, KilnError } from './errors.js';
@@ -57,6 +58,7 @@ export class Engine {
   /** Uncaptured WebGPU errors; bad input must never produce one. */
   readonly deviceErrors: string[] = [];
   private pipelines = new Map<string, GPUComputePipeline>();
+  private readonly bindGroups: BindGroupCache;
   private modules = new Map<string, GPUShaderModule>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -77,7 +79,8 @@ export class Engine {
     private platform: { gpu?: GPU; adapter?: GPUAdapter },
   ) {
     this.caps = readCapabilities(adapterInfo, device);
-    this.pool = new BufferPool(device, options.poolCapBytes, this.caps.limits.maxStorageBufferBindingSize);
+    this.bindGroups = new BindGroupCache(device);
+    this.pool = new BufferPool(device, options.poolCapBytes, this.caps.limits.maxStorageBufferBindingSize, (b) => this.bindGroups.forget(b));
     this.dispatchesPerSubmit = options.dispatchesPerSubmit ?? 64;
     device.addEventListener?.('uncapturederror', (e: Event) => {
       const err = (e as GPUUncapturedErrorEvent).error;
@@ -288,14 +291,10 @@ export class Engine {
     if (this.lost) throw new DeviceError('the GPU device was lost');
     const pipeline = this.pipeline(call.shader, call.types ?? {}, call.constants ?? {});
     const [uBuffer, uOffset] = this.uniform(call.params);
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: uBuffer, offset: uOffset, size: call.params.byteLength } },
-    ];
-    call.buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.bindGroups.get(call.shader, SHADERS[call.shader], uBuffer, call.params.byteLength, call.buffers);
     const pass = this.openPass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, [uOffset]);
     const [x, y = 1, z = 1] = call.grid;
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
     if (++this.dispatches >= this.dispatchesPerSubmit) this.flush();
@@ -375,6 +374,11 @@ export class Engine {
     return this.pipelines.size;
   }
 
+  /** Number of cached bind groups (for tests of the cache). */
+  get bindGroupCount(): number {
+    return this.bindGroups.size;
+  }
+
   private pipeline(shader: ShaderName, types: Record<string, WgslScalar>, constants: Record<string, number | boolean>) {
     const typeKey = Object.entries(types).map(([k, v]) => `${k}=${v}`).sort().join(',');
     const constKey = Object.entries(constants).map(([k, v]) => `${k}=${Number(v)}`).sort().join(',');
@@ -391,7 +395,7 @@ export class Engine {
     for (const [k, v] of Object.entries(constants)) c[k] = Number(v);
     p = this.device.createComputePipeline({
       label: key,
-      layout: 'auto',
+      layout: this.bindGroups.layout(shader, SHADERS[shader]).pipelineLayout,
       compute: { module, entryPoint: 'main', constants: c },
     });
     this.pipelines.set(key, p);
