@@ -223,6 +223,20 @@ describe('engine internals', function () {
     }
   });
 
+  it('reuses bind groups: a repeated step stops creating them once the pool settles', async function () {
+    const w = engine.randn([16, 16]);
+    const x = engine.randn([4, 16]);
+    const step = () => engine.tidy(() => x.matmul(w).relu().sum().exp()).dispose();
+    // The pool settles into a cycle of buffers within a few steps; after that nothing new is bound.
+    for (let i = 0; i < 5; i++) step();
+    const settled = engine.bindGroupCount;
+    for (let i = 0; i < 50; i++) step();
+    expect(engine.bindGroupCount, 'bind groups created by 50 more identical steps').to.equal(settled);
+    await engine.sync();
+    w.dispose();
+    x.dispose();
+  });
+
   it('copy_ writes in place into a view, broadcasting, and leaves the rest untouched', async function () {
     const base = engine.zeros([3, 4]);
     const src = engine.tensor([7, 8]);
