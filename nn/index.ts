@@ -5,5 +5,8 @@ export * from './layers.js';
 export * from './optim.js';
 export * from './schedule.js';
 export * from './lora.js';
+export * from './attention.js';
+export * from './transformer.js';
+export * from './generate.js';
 export * from './tokenizer.js';
 export * from './data.js';

@@ -10,5 +10,8 @@ import './engine.test.js';
 import './sort.test.js';
 import './optim.test.js';
 import './lora.test.js';
+import './nn-layers.test.js';
+import './nn-transformer.test.js';
+import './generate.test.js';
 import './tokenizer.test.js';
 import './data.test.js';

@@ -1,0 +1,379 @@
+// Transformer models: a configurable pre-norm decoder-only language model (GPT-2 / LLaMA style) and an
+// encoder-decoder Transformer. Blocks live in a ModuleList called `layers`, so hook sites read
+// `layers.3.attn.heads`, `layers.3.mlp.act`, `layers.3.resid`, and `logits` at the root.
+import { crossEntropy, fmtShape, KilnError, RangeArgumentError, ShapeError, type CrossEntropyOptions, type Engine, type Tensor } from '../engine/index.js';
+import { AttentionCache, MultiheadAttention, RotaryEmbedding } from './attention.js';
+import { Dropout, Embedding, LayerNorm, Linear, MLP, RMSNorm, SwiGLU } from './layers.js';
+import { Module, ModuleList } from './module.js';
+
+export type FFNKind = 'gelu' | 'swiglu';
+export type NormKind = 'layernorm' | 'rmsnorm';
+export type PositionKind = 'learned' | 'rotary';
+
+/** Options shared by both models. Plain data: round-trips through JSON (checkpoints store it). */
+interface CommonConfig {
+  dModel: number;
+  nHeads: number;
+  dFF: number;
+  ffn: FFNKind;
+  norm: NormKind;
+  positions: PositionKind;
+  dropout: number;
+  maxSeqLen: number;
+  /** Biases in the attention and FFN projections. */
+  bias: boolean;
+  normEps: number;
+  ropeBase: number;
+  /** Output head shares the (target) token embedding matrix. */
+  tiedEmbeddings: boolean;
+  /** Standard deviation of the embedding initialisation. */
+  initStd: number;
+}
+
+export interface TransformerLMConfig extends CommonConfig {
+  vocabSize: number;
+  nLayers: number;
+}
+
+export interface TransformerConfig extends CommonConfig {
+  srcVocabSize: number;
+  tgtVocabSize: number;
+  nEncoderLayers: number;
+  nDecoderLayers: number;
+}
+
+const COMMON_DEFAULTS = {
+  ffn: 'gelu',
+  norm: 'layernorm',
+  positions: 'learned',
+  dropout: 0,
+  maxSeqLen: 512,
+  bias: true,
+  normEps: 1e-5,
+  ropeBase: 10000,
+  tiedEmbeddings: true,
+  initStd: 0.02,
+} as const satisfies Partial<CommonConfig>;
+
+type Required<C, K extends keyof C> = Pick<C, K> & Partial<C>;
+export type TransformerLMConfigInput = Required<TransformerLMConfig, 'vocabSize' | 'dModel' | 'nLayers' | 'nHeads'>;
+export type TransformerConfigInput = Required<TransformerConfig, 'srcVocabSize' | 'tgtVocabSize' | 'dModel' | 'nHeads'>;
+
+function checkCommon(c: CommonConfig, what: string): void {
+  for (const k of ['dModel', 'nHeads', 'dFF', 'maxSeqLen'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new RangeArgumentError(`${what}: ${k} must be a positive integer, got ${c[k]}`);
+  }
+  if (c.dModel % c.nHeads !== 0) throw new RangeArgumentError(`${what}: dModel ${c.dModel} is not divisible by nHeads ${c.nHeads}`);
+  if (c.positions === 'rotary' && (c.dModel / c.nHeads) % 2 !== 0) throw new RangeArgumentError(`${what}: rotary positions need an even head dim, got ${c.dModel / c.nHeads}`);
+  if (!['gelu', 'swiglu'].includes(c.ffn)) throw new RangeArgumentError(`${what}: ffn must be 'gelu' or 'swiglu', got ${c.ffn}`);
+  if (!['layernorm', 'rmsnorm'].includes(c.norm)) throw new RangeArgumentError(`${what}: norm must be 'layernorm' or 'rmsnorm', got ${c.norm}`);
+  if (!['learned', 'rotary'].includes(c.positions)) throw new RangeArgumentError(`${what}: positions must be 'learned' or 'rotary', got ${c.positions}`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeArgumentError(`${what}: dropout must be in [0, 1), got ${c.dropout}`);
+}
+
+/** A complete LM config: defaults filled in (dFF defaults to 4 dModel), validated. */
+export function transformerLMConfig(input: TransformerLMConfigInput): TransformerLMConfig {
+  const c: TransformerLMConfig = { ...COMMON_DEFAULTS, dFF: 4 * input.dModel, ...input };
+  checkCommon(c, 'TransformerLM');
+  for (const k of ['vocabSize', 'nLayers'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new RangeArgumentError(`TransformerLM: ${k} must be a positive integer, got ${c[k]}`);
+  }
+  return c;
+}
+
+/** A complete encoder-decoder config (2 + 2 layers unless given). */
+export function transformerConfig(input: TransformerConfigInput): TransformerConfig {
+  const c: TransformerConfig = { ...COMMON_DEFAULTS, dFF: 4 * input.dModel, nEncoderLayers: 2, nDecoderLayers: 2, ...input };
+  checkCommon(c, 'Transformer');
+  return c;
+}
+
+// ------------------------------------------------------------------ blocks
+
+function makeNorm(engine: Engine, c: CommonConfig): LayerNorm | RMSNorm {
+  return c.norm === 'rmsnorm' ? new RMSNorm(engine, c.dModel, { eps: c.normEps }) : new LayerNorm(engine, c.dModel, { eps: c.normEps });
+}
+
+function makeFFN(engine: Engine, c: CommonConfig): MLP | SwiGLU {
+  return c.ffn === 'swiglu'
+    ? new SwiGLU(engine, c.dModel, c.dFF, { bias: c.bias, dropout: c.dropout })
+    : new MLP(engine, c.dModel, c.dFF, { bias: c.bias, dropout: c.dropout });
+}
+
+/** Per-layer decoding state: self-attention keys/values, and the projected context for cross-attention. */
+export interface BlockCache {
+  self: AttentionCache;
+  cross?: AttentionCache;
+}
+
+export interface BlockForwardOptions {
+  causal?: boolean;
+  /** (B, Tk) non-zero = padded key, for self-attention. */
+  keyPaddingMask?: Tensor | null;
+  /** Encoder output (B, S, dModel); makes a cross-attention block attend to it. */
+  memory?: Tensor | null;
+  /** (B, S) non-zero = padded source position, for cross-attention. */
+  memoryPaddingMask?: Tensor | null;
+  cache?: BlockCache | null;
+}
+
+/**
+ * Pre-norm block: x + attn(norm(x)) [+ crossAttn(norm(x), memory)] + mlp(norm(x)). Hook site
+ * `resid`: the residual stream after the block (B, T, dModel).
+ */
+export class TransformerBlock extends Module {
+  readonly ln1: LayerNorm | RMSNorm;
+  readonly attn: MultiheadAttention;
+  readonly lnCross: LayerNorm | RMSNorm | null = null;
+  readonly crossAttn: MultiheadAttention | null = null;
+  readonly ln2: LayerNorm | RMSNorm;
+  readonly mlp: MLP | SwiGLU;
+  readonly drop: Dropout;
+
+  constructor(engine: Engine, c: CommonConfig, options: { rope?: RotaryEmbedding | null; cross?: boolean } = {}) {
+    super(engine);
+    this.ln1 = this.registerModule('ln1', makeNorm(engine, c));
+    this.attn = this.registerModule('attn', new MultiheadAttention(engine, c.dModel, c.nHeads, { bias: c.bias, dropout: c.dropout, rotary: options.rope ?? false }));
+    if (options.cross) {
+      this.lnCross = this.registerModule('lnCross', makeNorm(engine, c));
+      this.crossAttn = this.registerModule('crossAttn', new MultiheadAttention(engine, c.dModel, c.nHeads, { bias: c.bias, dropout: c.dropout }));
+    }
+    this.ln2 = this.registerModule('ln2', makeNorm(engine, c));
+    this.mlp = this.registerModule('mlp', makeFFN(engine, c));
+    this.drop = this.registerModule('drop', new Dropout(engine, c.dropout));
+  }
+
+  /** (B, T, dModel) -> (B, T, dModel) */
+  forward(x: Tensor, options: BlockForwardOptions = {}): Tensor {
+    const residual = (h: Tensor, f: (n: Tensor) => Tensor, norm: LayerNorm | RMSNorm): Tensor => {
+      const n = norm.forward(h);
+      const a = f(n);
+      const d = this.drop.forward(a);
+      const out = h.add(d);
+      for (const u of [n, a, d]) u.dispose();
+      return out;
+    };
+    let h = residual(x, (n) => this.attn.forward(n, { causal: options.causal, keyPaddingMask: options.keyPaddingMask, cache: options.cache?.self }), this.ln1);
+    if (this.crossAttn && this.lnCross) {
+      if (!options.memory) throw new KilnError(`${this.name || 'TransformerBlock'}: a cross-attention block needs memory`);
+      const h2 = residual(h, (n) => this.crossAttn!.forward(n, { context: options.memory, keyPaddingMask: options.memoryPaddingMask, cache: options.cache?.cross }), this.lnCross);
+      h.dispose();
+      h = h2;
+    }
+    const h3 = residual(h, (n) => this.mlp.forward(n), this.ln2);
+    h.dispose();
+    return this.site('resid', h3);
+  }
+}
+
+/** Decoding state of a whole model: one BlockCache per decoder layer. */
+export class TransformerCache {
+  constructor(readonly layers: BlockCache[]) {}
+  /** Positions already decoded. */
+  get length(): number {
+    return this.layers[0]?.self.length ?? 0;
+  }
+  dispose(): void {
+    for (const l of this.layers) {
+      l.self.dispose();
+      l.cross?.dispose();
+    }
+  }
+}
+
+/** Token embedding plus learned positions (if any), scaled by nothing, then dropout: (B, T) -> (B, T, dModel). */
+function embed(tok: Embedding, pos: Embedding | null, drop: Dropout, ids: Tensor, offset: number, maxSeqLen: number): Tensor {
+  if (ids.ndim !== 2) throw new ShapeError(`embedding: expected token ids (B, T), got ${fmtShape(ids.shape)}`);
+  const t = ids.shape[1];
+  if (offset + t > maxSeqLen) throw new RangeArgumentError(`positions up to ${offset + t} exceed maxSeqLen ${maxSeqLen}`);
+  let x = tok.forward(ids); // (B, T, dModel)
+  if (pos) {
+    const p = ids.engine.arange(offset, offset + t);
+    const pe = pos.forward(p); // (T, dModel), broadcast over B
+    const s = x.add(pe);
+    for (const u of [p, pe, x]) u.dispose();
+    x = s;
+  }
+  const d = drop.forward(x);
+  x.dispose();
+  return d;
+}
+
+// ------------------------------------------------------------------ decoder-only LM
+
+export interface LMForwardOptions {
+  cache?: TransformerCache | null;
+  /** (B, T_total) non-zero = padded key (T_total includes cached positions). */
+  keyPaddingMask?: Tensor | null;
+}
+
+/** Decoder-only pre-norm Transformer language model. */
+export class TransformerLM extends Module {
+  readonly config: TransformerLMConfig;
+  readonly tokEmb: Embedding;
+  readonly posEmb: Embedding | null = null;
+  readonly drop: Dropout;
+  readonly layers: ModuleList<TransformerBlock>;
+  readonly lnF: LayerNorm | RMSNorm;
+  readonly head: Linear | null = null;
+  readonly rope: RotaryEmbedding | null = null;
+
+  constructor(engine: Engine, config: TransformerLMConfigInput) {
+    super(engine);
+    const c = (this.config = transformerLMConfig(config));
+    this.tokEmb = this.registerModule('tokEmb', new Embedding(engine, c.vocabSize, c.dModel, { std: c.initStd }));
+    if (c.positions === 'learned') this.posEmb = this.registerModule('posEmb', new Embedding(engine, c.maxSeqLen, c.dModel, { std: c.initStd }));
+    else this.rope = new RotaryEmbedding(engine, c.dModel / c.nHeads, c.maxSeqLen, c.ropeBase);
+    this.drop = this.registerModule('drop', new Dropout(engine, c.dropout));
+    const blocks = Array.from({ length: c.nLayers }, () => new TransformerBlock(engine, c, { rope: this.rope }));
+    this.layers = this.registerModule('layers', new ModuleList(engine, blocks));
+    this.lnF = this.registerModule('lnF', makeNorm(engine, c));
+    if (!c.tiedEmbeddings) this.head = this.registerModule('head', new Linear(engine, c.dModel, c.vocabSize, { bias: false }));
+  }
+
+  /** A fresh decoding cache for `batch` sequences of up to `maxLen` positions. */
+  newCache(batch: number, maxLen = this.config.maxSeqLen): TransformerCache {
+    void batch; // buffers are sized on the first append
+    return new TransformerCache(this.layers.items.map(() => ({ self: new AttentionCache(Math.min(maxLen, this.config.maxSeqLen)) })));
+  }
+
+  /** ids (B, T) i32 -> logits (B, T, vocabSize). With a cache, ids are the next T tokens after the cached ones. */
+  forward(ids: Tensor, options: LMForwardOptions = {}): Tensor {
+    const c = this.config;
+    const cache = options.cache ?? null;
+    const offset = cache?.length ?? 0;
+    const x0 = embed(this.tokEmb, this.posEmb, this.drop, ids, offset, c.maxSeqLen); // (B, T, dModel)
+    // Block outputs went through the `resid` site and may be held by a hook: left to the caller's tidy.
+    let x = x0;
+    this.layers.items.forEach((block, i) => {
+      x = block.forward(x, { causal: true, keyPaddingMask: options.keyPaddingMask, cache: cache?.layers[i] });
+    });
+    if (x !== x0) x0.dispose();
+    const h = this.lnF.forward(x); // (B, T, dModel)
+    const logits = this.head ? this.head.forward(h) : h.matmul(this.tokEmb.weight.mT); // (B, T, V)
+    h.dispose();
+    return this.site('logits', logits);
+  }
+
+  /** Mean next-token cross-entropy of logits(ids) against targets (B, T). */
+  loss(ids: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+    const logits = this.forward(ids);
+    const l = crossEntropy(logits, targets, options);
+    logits.dispose();
+    return l;
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.rope?.dispose();
+  }
+}
+
+// ------------------------------------------------------------------ encoder-decoder
+
+/** A stack of blocks with a final norm. */
+export class TransformerStack extends Module {
+  readonly layers: ModuleList<TransformerBlock>;
+  readonly norm: LayerNorm | RMSNorm;
+
+  constructor(engine: Engine, c: CommonConfig, n: number, options: { rope: RotaryEmbedding | null; cross: boolean }) {
+    super(engine);
+    this.layers = this.registerModule('layers', new ModuleList(engine, Array.from({ length: n }, () => new TransformerBlock(engine, c, options))));
+    this.norm = this.registerModule('norm', makeNorm(engine, c));
+  }
+
+  forward(x: Tensor, options: (i: number) => BlockForwardOptions): Tensor {
+    // Block outputs went through the `resid` site and may be held by a hook: left to the caller's tidy.
+    let h = x;
+    this.layers.items.forEach((block, i) => {
+      h = block.forward(h, options(i));
+    });
+    return this.norm.forward(h);
+  }
+}
+
+export interface Seq2SeqForwardOptions {
+  /** (B, S) non-zero = padded source token. */
+  srcPaddingMask?: Tensor | null;
+  /** (B, T) non-zero = padded target token. */
+  tgtPaddingMask?: Tensor | null;
+  cache?: TransformerCache | null;
+}
+
+/**
+ * Encoder-decoder Transformer (Vaswani et al. 2017, pre-norm): the encoder's blocks use bidirectional
+ * self-attention, the decoder's causal self-attention then cross-attention to the encoder output.
+ * Hook sites: `encoder.layers.i.*`, `decoder.layers.i.{attn,crossAttn}.heads`, …, `logits`.
+ */
+export class Transformer extends Module {
+  readonly config: TransformerConfig;
+  readonly srcEmb: Embedding;
+  readonly tgtEmb: Embedding;
+  readonly srcPos: Embedding | null = null;
+  readonly tgtPos: Embedding | null = null;
+  readonly drop: Dropout;
+  readonly encoder: TransformerStack;
+  readonly decoder: TransformerStack;
+  readonly head: Linear | null = null;
+  readonly rope: RotaryEmbedding | null = null;
+
+  constructor(engine: Engine, config: TransformerConfigInput) {
+    super(engine);
+    const c = (this.config = transformerConfig(config));
+    this.srcEmb = this.registerModule('srcEmb', new Embedding(engine, c.srcVocabSize, c.dModel, { std: c.initStd }));
+    this.tgtEmb = this.registerModule('tgtEmb', new Embedding(engine, c.tgtVocabSize, c.dModel, { std: c.initStd }));
+    if (c.positions === 'learned') {
+      this.srcPos = this.registerModule('srcPos', new Embedding(engine, c.maxSeqLen, c.dModel, { std: c.initStd }));
+      this.tgtPos = this.registerModule('tgtPos', new Embedding(engine, c.maxSeqLen, c.dModel, { std: c.initStd }));
+    } else this.rope = new RotaryEmbedding(engine, c.dModel / c.nHeads, c.maxSeqLen, c.ropeBase);
+    this.drop = this.registerModule('drop', new Dropout(engine, c.dropout));
+    this.encoder = this.registerModule('encoder', new TransformerStack(engine, c, c.nEncoderLayers, { rope: this.rope, cross: false }));
+    this.decoder = this.registerModule('decoder', new TransformerStack(engine, c, c.nDecoderLayers, { rope: this.rope, cross: true }));
+    if (!c.tiedEmbeddings) this.head = this.registerModule('head', new Linear(engine, c.dModel, c.tgtVocabSize, { bias: false }));
+  }
+
+  /** src (B, S) -> memory (B, S, dModel) */
+  encode(src: Tensor, options: { srcPaddingMask?: Tensor | null } = {}): Tensor {
+    const x = embed(this.srcEmb, this.srcPos, this.drop, src, 0, this.config.maxSeqLen);
+    const m = this.encoder.forward(x, () => ({ causal: false, keyPaddingMask: options.srcPaddingMask }));
+    x.dispose();
+    return m;
+  }
+
+  /** tgt (B, T), memory (B, S, dModel) -> logits (B, T, tgtVocabSize). With a cache, tgt continues the cached prefix. */
+  decode(tgt: Tensor, memory: Tensor, options: Seq2SeqForwardOptions = {}): Tensor {
+    const cache = options.cache ?? null;
+    const x = embed(this.tgtEmb, this.tgtPos, this.drop, tgt, cache?.length ?? 0, this.config.maxSeqLen);
+    const h = this.decoder.forward(x, (i) => ({
+      causal: true,
+      keyPaddingMask: options.tgtPaddingMask,
+      memory,
+      memoryPaddingMask: options.srcPaddingMask,
+      cache: cache?.layers[i],
+    }));
+    x.dispose();
+    const logits = this.head ? this.head.forward(h) : h.matmul(this.tgtEmb.weight.mT); // (B, T, V)
+    h.dispose();
+    return this.site('logits', logits);
+  }
+
+  /** src (B, S), tgt (B, T) -> logits (B, T, tgtVocabSize) */
+  forward(src: Tensor, tgt: Tensor, options: Seq2SeqForwardOptions = {}): Tensor {
+    const memory = this.encode(src, options);
+    const logits = this.decode(tgt, memory, options);
+    memory.dispose();
+    return logits;
+  }
+
+  /** A fresh decoding cache (self-attention and cross-attention per decoder layer). */
+  newCache(batch: number, maxLen = this.config.maxSeqLen): TransformerCache {
+    void batch;
+    const len = Math.min(maxLen, this.config.maxSeqLen);
+    return new TransformerCache(this.decoder.layers.items.map(() => ({ self: new AttentionCache(len), cross: new AttentionCache(len) })));
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.rope?.dispose();
+  }
+}
