@@ -10,6 +10,7 @@ import './engine.test.js';
 import './sort.test.js';
 import './optim.test.js';
 import './lora.test.js';
+import './safetensors.test.js';
 import './nn-layers.test.js';
 import './nn-transformer.test.js';
 import './generate.test.js';

@@ -1,2 +1,5 @@
 // kiln/nn/node: the Node adapters of kiln/nn (the only place in nn/ that imports node:* and Node-only packages).
+export { nodeIO, writeFileAtomic, jsonlSink } from './fs.js';
+export { terminalProgress, type TerminalProgressOptions } from './progress.js';
+export { renderSvg, svgToPng, writePlot } from './plot.js';
 export { BROWN_GENRES, FORTUNES_DE_DIR, buildCorpus, detokenizeBrown, loadBrown, loadFortunesDe, loadTypeScriptLib, type BrownOptions, type BuildCorpusOptions, type CodeOptions, type DomainName, type FortunesOptions } from './corpora.js';
