@@ -8,7 +8,8 @@
 #     (software Vulkan). Debian 12's own Mesa 22.3 is rejected by Dawn, so there it comes from
 #     bookworm-backports. A machine with a GPU keeps its drivers untouched.
 #  3. Checks: esbuild, deno and Dawn each run, and prints the adapter.
-#  Also: Debian's fortunes-de (German text for nn/node/corpora.ts) whenever it is missing.
+#  Also: Debian's fortunes-de (German text for nn/node/corpora.ts) and fonts-dejavu-core (plot labels)
+#  whenever they are missing.
 # XDG_RUNTIME_DIR is set for this script when unset (Dawn's Vulkan loader warns without it);
 # scripts/test.mjs sets it for the tests too.
 set -euo pipefail
@@ -49,15 +50,19 @@ else
   npm install --include=dev --no-audit --no-fund
 fi
 
-# ---- data: German prose for kiln/nn's corpus (nn/node/corpora.ts). Data only, before and independent of the
-# GPU step below (which may stop the script); installed whenever missing, never upgraded.
-if [ ! -d /usr/share/games/fortunes/de ]; then
+# ---- data and fonts: German prose for kiln/nn's corpus (nn/node/corpora.ts) and a font for the text of
+# PNG plots. Before and independent of the GPU step below (which may stop the script); installed
+# whenever missing, never upgraded.
+missing=()
+[ -d /usr/share/games/fortunes/de ] || missing+=(fortunes-de)
+[ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
-    log "installing fortunes-de (German text corpus)"
+    log "installing ${missing[*]}"
     as_root apt-get update -q
-    as_root apt-get install -y -q --no-install-recommends fortunes-de
+    as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
   else
-    log "warning: no apt-get; German corpus (fortunes-de) not installed, its loader will say so"
+    log "warning: no apt-get; ${missing[*]} not installed (the German corpus loader will say so; PNG plots lose their labels)"
   fi
 fi
 
