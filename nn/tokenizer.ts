@@ -223,28 +223,29 @@ const PAIR_SHIFT = 2 ** 21;
 const pairKey = (a: number, b: number) => a * PAIR_SHIFT + b;
 
 /**
- * Max-heap of (count, key): highest count first, then smallest key (left id, then right id). Entries
- * are lazy: a stale count is skipped when popped (the caller compares with the live count).
+ * A binary heap of number pairs (a, b) ordered by `first(x, y)`: whether pair x comes out before pair
+ * y. Training uses it as a max-heap of (count, pair key) with lazy entries (a stale count is skipped
+ * when popped); encoding as a min-heap of (merge rank, position).
  */
 class PairHeap {
-  private counts: number[] = [];
-  private keys: number[] = [];
+  private as: number[] = [];
+  private bs: number[] = [];
+  constructor(private first: (a1: number, b1: number, a2: number, b2: number) => boolean) {}
   get size(): number {
-    return this.counts.length;
+    return this.as.length;
   }
   private before(i: number, j: number): boolean {
-    const c = this.counts, k = this.keys;
-    return c[i] > c[j] || (c[i] === c[j] && k[i] < k[j]);
+    return this.first(this.as[i], this.bs[i], this.as[j], this.bs[j]);
   }
   private swap(i: number, j: number): void {
-    const c = this.counts, k = this.keys;
-    [c[i], c[j]] = [c[j], c[i]];
-    [k[i], k[j]] = [k[j], k[i]];
+    const a = this.as, b = this.bs;
+    [a[i], a[j]] = [a[j], a[i]];
+    [b[i], b[j]] = [b[j], b[i]];
   }
-  push(count: number, key: number): void {
-    this.counts.push(count);
-    this.keys.push(key);
-    let i = this.counts.length - 1;
+  push(a: number, b: number): void {
+    this.as.push(a);
+    this.bs.push(b);
+    let i = this.as.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!this.before(i, p)) break;
@@ -253,13 +254,13 @@ class PairHeap {
     }
   }
   pop(): [number, number] | undefined {
-    const n = this.counts.length;
+    const n = this.as.length;
     if (n === 0) return undefined;
-    const top: [number, number] = [this.counts[0], this.keys[0]];
-    const lastC = this.counts.pop()!, lastK = this.keys.pop()!;
+    const top: [number, number] = [this.as[0], this.bs[0]];
+    const lastA = this.as.pop()!, lastB = this.bs.pop()!;
     if (n > 1) {
-      this.counts[0] = lastC;
-      this.keys[0] = lastK;
+      this.as[0] = lastA;
+      this.bs[0] = lastB;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1, r = l + 1;
@@ -275,52 +276,10 @@ class PairHeap {
   }
 }
 
-/** Min-heap of (rank, position) used by encode; ordered by rank, then leftmost position. */
-class RankHeap {
-  private ranks: number[] = [];
-  private pos: number[] = [];
-  get size(): number {
-    return this.ranks.length;
-  }
-  private before(i: number, j: number): boolean {
-    return this.ranks[i] < this.ranks[j] || (this.ranks[i] === this.ranks[j] && this.pos[i] < this.pos[j]);
-  }
-  private swap(i: number, j: number): void {
-    [this.ranks[i], this.ranks[j]] = [this.ranks[j], this.ranks[i]];
-    [this.pos[i], this.pos[j]] = [this.pos[j], this.pos[i]];
-  }
-  push(rank: number, p: number): void {
-    this.ranks.push(rank);
-    this.pos.push(p);
-    let i = this.ranks.length - 1;
-    while (i > 0) {
-      const q = (i - 1) >> 1;
-      if (!this.before(i, q)) break;
-      this.swap(i, q);
-      i = q;
-    }
-  }
-  pop(): [number, number] {
-    const n = this.ranks.length;
-    const top: [number, number] = [this.ranks[0], this.pos[0]];
-    const lr = this.ranks.pop()!, lp = this.pos.pop()!;
-    if (n > 1) {
-      this.ranks[0] = lr;
-      this.pos[0] = lp;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < n - 1 && this.before(l, m)) m = l;
-        if (r < n - 1 && this.before(r, m)) m = r;
-        if (m === i) break;
-        this.swap(i, m);
-        i = m;
-      }
-    }
-    return top;
-  }
-}
+/** Highest count first, then the smallest pair key (left id, then right id). */
+const byCountThenKey = (c1: number, k1: number, c2: number, k2: number) => c1 > c2 || (c1 === c2 && k1 < k2);
+/** Lowest merge rank first, then the leftmost position. */
+const byRankThenPosition = (r1: number, p1: number, r2: number, p2: number) => r1 < r2 || (r1 === r2 && p1 < p2);
 
 /** Hugging Face tokenizer.json (the parts this tokenizer writes and reads). */
 export interface TokenizerJSON {
@@ -464,7 +423,7 @@ export class BPETokenizer implements Tokenizer {
         set.add(w);
       }
     }
-    const heap = new PairHeap();
+    const heap = new PairHeap(byCountThenKey);
     for (const [k, c] of counts) heap.push(c, k);
 
     // 3. Merge.
@@ -628,7 +587,7 @@ export class BPETokenizer implements Tokenizer {
       next[i] = i + 1 < n ? i + 1 : -1;
       prev[i] = i - 1;
     }
-    const heap = new RankHeap();
+    const heap = new PairHeap(byRankThenPosition);
     const tryPush = (i: number) => {
       const j = next[i];
       if (j < 0) return;
@@ -637,7 +596,7 @@ export class BPETokenizer implements Tokenizer {
     };
     for (let i = 0; i + 1 < n; i++) tryPush(i);
     while (heap.size) {
-      const [rank, i] = heap.pop();
+      const [rank, i] = heap.pop()!;
       if (sym[i] < 0) continue; // removed
       const j = next[i];
       if (j < 0) continue;

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { AutogradError, type Engine, type Tensor } from '../engine/index.js';
 import { assertClose } from './helpers/compare.js';
-import { gpuEngine } from './helpers/gpu.js';
+import { gpuEngine, itNoLeak as itNoLeakOn } from './helpers/gpu.js';
 import { disposeAll, values } from './helpers/tensors.js';
 
 const X = [0.5, -1.25, 2, 0.75, -0.3, 1.1];
@@ -17,14 +17,7 @@ describe('autograd', function () {
     engine = await gpuEngine(this);
   });
 
-  /** `it` that also checks the test disposed every buffer it made (a leak would hide the ones the memory suite looks for). */
-  function itNoLeak(title: string, fn: () => Promise<void> | void): void {
-    it(title, async function () {
-      const live0 = engine.memory().liveBuffers;
-      await fn();
-      expect(engine.memory().liveBuffers, 'GPU buffers left alive by the test').to.equal(live0);
-    });
-  }
+  const itNoLeak = (title: string, fn: () => Promise<void> | void) => itNoLeakOn(() => engine, title, fn);
 
   const leaf = (v: number[] = X, shape = [2, 3]) => engine.tensor(v, shape, { requiresGrad: true });
 

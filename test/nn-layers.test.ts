@@ -5,7 +5,7 @@ import type { Engine, Tensor } from '../engine/index.js';
 import { Conv1d, Dropout, LayerNorm, Linear, MLP, RMSNorm, SwiGLU, type Module } from '../nn/index.js';
 import { gelu as geluRef, silu as siluRef } from './reference/elementwise.js';
 import { assertClose } from './helpers/compare.js';
-import { gpuEngine } from './helpers/gpu.js';
+import { gpuEngine, itNoLeak as itNoLeakOn } from './helpers/gpu.js';
 import { disposeAll, values } from './helpers/tensors.js';
 
 const FWD = { rtol: 1e-4, atol: 1e-5 };
@@ -85,13 +85,7 @@ describe('nn layers', function () {
     engine = await gpuEngine(this);
   });
 
-  function itNoLeak(title: string, fn: () => Promise<void> | void): void {
-    it(title, async function () {
-      const live0 = engine.memory().liveBuffers;
-      await fn();
-      expect(engine.memory().liveBuffers, 'GPU buffers left alive by the test').to.equal(live0);
-    });
-  }
+  const itNoLeak = (title: string, fn: () => Promise<void> | void) => itNoLeakOn(() => engine, title, fn);
 
   /** Overwrite a parameter with host values (so the reference knows them). */
   function setParam(p: Tensor, v: number[]): void {

@@ -9,7 +9,7 @@ import {
   type TransformerLMConfigInput,
 } from '../nn/index.js';
 import { assertClose } from './helpers/compare.js';
-import { gpuEngine } from './helpers/gpu.js';
+import { gpuEngine, itNoLeak as itNoLeakOn } from './helpers/gpu.js';
 import { disposeAll, values } from './helpers/tensors.js';
 import { hostRandom } from './nn-layers.test.js';
 
@@ -51,13 +51,7 @@ describe('transformer', function () {
     engine = await gpuEngine(this);
   });
 
-  function itNoLeak(title: string, fn: () => Promise<void> | void): void {
-    it(title, async function () {
-      const live0 = engine.memory().liveBuffers;
-      await fn();
-      expect(engine.memory().liveBuffers, 'GPU buffers left alive by the test').to.equal(live0);
-    });
-  }
+  const itNoLeak = (title: string, fn: () => Promise<void> | void) => itNoLeakOn(() => engine, title, fn);
 
   const ids = (rows: number[][]) => engine.tensor(rows, undefined, { dtype: 'i32' });
   const randIds = (b: number, t: number, v: number, seed: number) =>

@@ -84,3 +84,17 @@ export async function closeEngine(): Promise<void> {
   e?.destroy();
   engine = null;
 }
+
+/**
+ * `it`, plus a check that the test disposed every GPU buffer it made (a leak in one test would hide
+ * the ones the memory suite looks for). `engine` is read when the test runs.
+ */
+export function itNoLeak(engine: () => Engine, title: string, fn: () => Promise<void> | void): void {
+  it(title, async function () {
+    const live0 = engine().memory().liveBuffers;
+    await fn();
+    if (engine().memory().liveBuffers !== live0) {
+      throw new Error(`GPU buffers left alive by the test: ${engine().memory().liveBuffers - live0}`);
+    }
+  });
+}
