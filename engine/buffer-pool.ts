@@ -42,11 +42,11 @@ export class BufferPool {
     private onDestroy: (buf: GPUBuffer) => void = () => {},
   ) {}
 
-  /** A buffer of at least `bytes`; `what` names the tensor in the error when it is too large. */
-  acquire(bytes: number, what = 'buffer'): GPUBuffer {
+  /** A buffer of at least `bytes`; `what()` names the tensor in the error when it is too large. */
+  acquire(bytes: number, what: () => string = () => 'buffer'): GPUBuffer {
     if (bytes > this.maxBytes) {
       throw new DeviceError(
-        `${what} needs ${bytes} bytes, more than the device binds in one buffer (maxStorageBufferBindingSize ${this.maxBytes})`,
+        `${what()} needs ${bytes} bytes, more than the device binds in one buffer (maxStorageBufferBindingSize ${this.maxBytes})`,
       );
     }
     const size = Math.min(sizeClass(bytes), Math.floor(this.maxBytes / 4) * 4);

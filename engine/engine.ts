@@ -380,9 +380,12 @@ export class Engine {
   }
 
   private pipeline(shader: ShaderName, types: Record<string, WgslScalar>, constants: Record<string, number | boolean>) {
-    const typeKey = Object.entries(types).map(([k, v]) => `${k}=${v}`).sort().join(',');
-    const constKey = Object.entries(constants).map(([k, v]) => `${k}=${Number(v)}`).sort().join(',');
-    const key = `${shader}|${typeKey}|${constKey}`;
+    // Keys follow the caller's property order (each op passes its types and constants in a fixed
+    // order); at worst a reordering compiles one duplicate pipeline.
+    let typeKey = '';
+    for (const k in types) typeKey += `${k}=${types[k]},`;
+    let key = `${shader}|${typeKey}|`;
+    for (const k in constants) key += `${k}=${Number(constants[k])},`;
     let p = this.pipelines.get(key);
     if (p) return p;
     const moduleKey = `${shader}|${typeKey}`;

@@ -57,7 +57,7 @@ export class Tensor {
   /** @internal A new contiguous, uninitialised tensor. */
   static empty(engine: Engine, shape: Shape, dtype: DType): Tensor {
     const bytes = Math.max(4, numel(shape) * BYTES_PER_ELEMENT[dtype]);
-    const storage = new Storage(engine, engine.pool.acquire(bytes, `a ${dtype} tensor of shape ${fmtShape(shape)}`));
+    const storage = new Storage(engine, engine.pool.acquire(bytes, () => `a ${dtype} tensor of shape ${fmtShape(shape)}`));
     return new Tensor(engine, storage, [...shape], contiguousStrides(shape), 0, dtype);
   }
 
