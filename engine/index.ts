@@ -11,3 +11,4 @@ export {
   gather, indexSelect, scatterAdd, embedding, oneHot, topk, cumsum,
   cat, stack, split, chunk, pad, matmul, setMatmulVariant, type MatmulVariant, where, rpow,
 } from './ops/index.js';
+export { topkRouter, type RouterOutput, type RouterOptions } from './ops/router.js';

@@ -14,6 +14,10 @@ import norm from '../shaders/norm.wgsl';
 import normBackward from '../shaders/norm_backward.wgsl';
 import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
+import router from '../shaders/router.wgsl';
+import routerBackward from '../shaders/router_backward.wgsl';
+import routerReduce from '../shaders/router_reduce.wgsl';
+import routerSubgroup from '../shaders/router_subgroup.wgsl';
 import scatterKeys from '../shaders/scatter_keys.wgsl';
 import segmentSum from '../shaders/segment_sum.wgsl';
 import sgd from '../shaders/sgd.wgsl';
@@ -39,6 +43,10 @@ export const SHADERS = {
   normBackward,
   random,
   reduce,
+  router,
+  routerBackward,
+  routerReduce,
+  routerSubgroup,
   scatterKeys,
   segmentSum,
   sgd,

@@ -16,3 +16,4 @@ import './nn-transformer.test.js';
 import './generate.test.js';
 import './tokenizer.test.js';
 import './data.test.js';
+import './router.test.js';
