@@ -12,3 +12,4 @@ export {
   cat, stack, split, chunk, pad, matmul, setMatmulVariant, type MatmulVariant, where, rpow,
 } from './ops/index.js';
 export { topkRouter, type RouterOutput, type RouterOptions } from './ops/router.js';
+export { expertFFN, expertFFNDense, expertFFNLoop, type ExpertActivation, type ExpertFFNOptions } from './ops/moe-dispatch.js';

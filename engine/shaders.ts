@@ -10,6 +10,14 @@ import fill from '../shaders/fill.wgsl';
 import gather from '../shaders/gather.wgsl';
 import matmul from '../shaders/matmul.wgsl';
 import matmulTiled from '../shaders/matmul_tiled.wgsl';
+import moeCombine from '../shaders/moe_combine.wgsl';
+import moeCount from '../shaders/moe_count.wgsl';
+import moeGateGrad from '../shaders/moe_gate_grad.wgsl';
+import moeGemm from '../shaders/moe_gemm.wgsl';
+import moeGemmBwd from '../shaders/moe_gemm_bwd.wgsl';
+import moeScan from '../shaders/moe_scan.wgsl';
+import moeScatter from '../shaders/moe_scatter.wgsl';
+import moeWgrad from '../shaders/moe_wgrad.wgsl';
 import norm from '../shaders/norm.wgsl';
 import normBackward from '../shaders/norm_backward.wgsl';
 import random from '../shaders/random.wgsl';
@@ -39,6 +47,14 @@ export const SHADERS = {
   gather,
   matmul,
   matmulTiled,
+  moeCombine,
+  moeCount,
+  moeGateGrad,
+  moeGemm,
+  moeGemmBwd,
+  moeScan,
+  moeScatter,
+  moeWgrad,
   norm,
   normBackward,
   random,

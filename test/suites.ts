@@ -17,3 +17,4 @@ import './generate.test.js';
 import './tokenizer.test.js';
 import './data.test.js';
 import './router.test.js';
+import './moe-dispatch.test.js';

@@ -1,0 +1,38 @@
+// Expert dispatch, counting sort pass 1: how many of each block of BLOCK (token, slot) pairs go to
+// each expert. One invocation per (block, expert) scans its block, so there are no atomics and the
+// counts are exact. Expert indices are clamped to [0, E - 1]: range cannot be checked without a
+// readback, and clamping keeps every later access in bounds.
+alias I = i32; // index storage (i32 or u32)
+
+struct Params {
+  pairs: u32, // N * k
+  experts: u32,
+  blocks: u32, // ceil(pairs / BLOCK)
+  offIdx: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> indices: array<I>;       // (N, k) contiguous
+@group(0) @binding(2) var<storage, read_write> counts: array<u32>; // (blocks, E)
+
+override WG: u32 = 64;
+const BLOCK: u32 = 256u; // pairs per block; must match moe_scatter.wgsl
+
+fn expert_of(j: u32) -> u32 {
+  let v = indices[p.offIdx + j];
+  return min(u32(max(v, I(0))), p.experts - 1u);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.y * nwg.x * WG + gid.x;
+  if (i >= p.blocks * p.experts) { return; }
+  let b = i / p.experts;
+  let e = i % p.experts;
+  let end = min((b + 1u) * BLOCK, p.pairs);
+  var c = 0u;
+  for (var j = b * BLOCK; j < end; j++) {
+    if (expert_of(j) == e) { c++; }
+  }
+  counts[i] = c;
+}
