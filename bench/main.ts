@@ -1,10 +1,12 @@
-// `npm run bench [-- --out=results.json]`: times kiln's kernels on the first adapter and prints a
+// `npm run bench [-- --out=results.json] [--only=router,moe]`: times kiln's kernels on the first adapter and prints a
 // table (and JSON with --out). Times are wall-clock over many launches between two GPU syncs, so they
 // include dispatch overhead, which is what a training step pays. Peers and device ceilings come with
 // the benchmark issue.
 import { create } from 'webgpu';
 import { renameSync, writeFileSync } from 'node:fs';
 import { Engine, type Tensor } from '../engine/index.js';
+import { benchMoE } from './moe.js';
+import { benchRouter } from './router.js';
 
 interface Result {
   name: string;
@@ -23,20 +25,9 @@ async function time(engine: Engine, fn: () => Tensor, iters: number): Promise<nu
   return (performance.now() - t0) / iters;
 }
 
-async function main(): Promise<void> {
-  const out = process.argv.find((a) => a.startsWith('--out='))?.slice(6);
-  const engine = await Engine.create({ gpu: create([]) });
-  const c = engine.caps;
-  const small = c.isSoftware;
-  console.log(`adapter: ${c.vendor} ${c.architecture} ${c.description}${small ? ' (software: small sizes)' : ''}`);
+/** Elementwise, copy, reduction and matmul throughput. */
+async function benchCore(engine: Engine, add: (r: Result) => void, { small }: { small: boolean }): Promise<void> {
   const iters = small ? 10 : 100;
-  const results: Result[] = [];
-  const add = (r: Result) => {
-    results.push(r);
-    const rate = r.gflops !== undefined ? `${r.gflops.toFixed(1)} GFLOP/s` : `${r.gbps!.toFixed(1)} GB/s`;
-    console.log(`${r.name.padEnd(22)} ${r.shape.padEnd(18)} ${r.msPerCall.toFixed(3).padStart(9)} ms  ${rate}`);
-  };
-
   const n = small ? 1 << 20 : 1 << 24;
   const a = engine.randn([n]);
   const b = engine.randn([n]);
@@ -58,6 +49,32 @@ async function main(): Promise<void> {
     x.dispose();
     y.dispose();
   }
+
+  a.dispose();
+  b.dispose();
+  m.dispose();
+}
+
+async function main(): Promise<void> {
+  const out = process.argv.find((a) => a.startsWith('--out='))?.slice(6);
+  const engine = await Engine.create({ gpu: create([]) });
+  const c = engine.caps;
+  const small = c.isSoftware;
+  console.log(`adapter: ${c.vendor} ${c.architecture} ${c.description}${small ? ' (software: small sizes)' : ''}`);
+  const results: Result[] = [];
+  const add = (r: Result) => {
+    results.push(r);
+    const rate = r.gflops !== undefined ? `${r.gflops.toFixed(1)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(1)} GB/s` : '';
+    console.log(`${r.name.padEnd(30)} ${r.shape.padEnd(18)} ${r.msPerCall.toFixed(3).padStart(9)} ms  ${rate}`);
+  };
+
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+  const groups: [string, (e: Engine, add: (r: Result) => void, o: { small: boolean }) => Promise<void>][] = [
+    ['core', benchCore],
+    ['router', benchRouter],
+    ['moe', benchMoE],
+  ];
+  for (const [name, run] of groups) if (!only || only.split(',').includes(name)) await run(engine, add, { small });
 
   if (out) {
     const json = JSON.stringify({ adapter: { vendor: c.vendor, architecture: c.architecture, description: c.description }, results }, null, 2);
