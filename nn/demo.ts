@@ -1,28 +1,37 @@
-// `npm run demo`: a small Transformer language model trained on five domains at once (Brown English,
-// TypeScript .d.ts code, German fortunes, arithmetic, Dyck words), small enough to train on lavapipe in
-// a few minutes. It prints the validation loss per domain, samples from a prompt per domain, and
-// writes runs/demo/{metrics.jsonl, loss.svg, loss.png, tokenizer.json, checkpoint/}.
+// `npm run demo`: a small mixture-of-experts Transformer language model trained on five domains at
+// once (Brown English, TypeScript .d.ts code, German fortunes, arithmetic, Dyck words), small enough to
+// train on lavapipe in a few minutes. Every block's FFN is 4 experts with top-2 softmax routing; each
+// optimizer step is one micro-batch per domain (domain-packed, as in LLM pre-training) and the
+// load-balancing loss is the global-batch one (Qiu et al. 2025): expert fractions f over all micro-
+// batches of the step, P per micro-batch. It prints the validation loss per domain, what the router
+// learned (per domain, the share of top-2 assignments each expert receives in the last MoE layer on
+// validation data), samples from a prompt per domain, and writes
+// runs/demo/{metrics.jsonl, loss.svg, loss.png, tokenizer.json, checkpoint/}.
 //
-// Environment knobs (for quick runs and bigger machines): DEMO_STEPS (default 300), DEMO_BYTES (bytes
-// per domain, default 150000), DEMO_OUT (default runs/demo).
+// Environment knobs (for quick runs and bigger machines): DEMO_STEPS (default 250), DEMO_BYTES (bytes
+// per domain, default 150000), DEMO_OUT (default runs/demo), DEMO_LBL_SCOPE (global, micro or buffer).
 import { create } from 'webgpu';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine, type Tensor } from '../engine/index.js';
 import {
-  AdamW, BPETokenizer, Batcher, LRScheduler, TransformerLM, batchToTensors, clipGradNorm, cosineSchedule, generate, lossCurveSpec,
+  AdamW, BPETokenizer, Batcher, LRScheduler, LoadBalancer, RoutingMonitor, TransformerLM, batchToTensors, type BalanceScope, clipGradNorm, cosineSchedule, generate, lossCurveSpec,
   saveCheckpoint, splitByDocument, tokenizeDocuments, train, type Document, type MetricRecord, type Series, type TransformerLMConfigInput,
 } from './index.js';
 import { buildCorpus, jsonlSink, nodeIO, terminalProgress, writeFileAtomic, writePlot, type DomainName } from './node/index.js';
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const OUT = process.env.DEMO_OUT ?? 'runs/demo';
-const STEPS = env('DEMO_STEPS', 300);
+const STEPS = env('DEMO_STEPS', 250);
 const BYTES_PER_DOMAIN = env('DEMO_BYTES', 150_000);
 const DOMAINS: DomainName[] = ['en', 'code', 'de', 'arith', 'dyck'];
 const VOCAB = 512;
 const SEQ = 64;
-const BATCH = 8;
+const BATCH = 2; // sequences per micro-batch; one micro-batch per domain per optimizer step
+const EVAL_BATCH = 8;
+const EXPERTS = 4;
+const TOP_K = 2;
+const LBL_SCOPE = (process.env.DEMO_LBL_SCOPE ?? 'global') as BalanceScope;
 const EVAL_EVERY = 50;
 const EVAL_BATCHES = 4; // per domain, fixed windows (the same every evaluation)
 const SEED = 1234;
@@ -49,14 +58,17 @@ async function main(): Promise<void> {
   const eos = tokenizer.specialId('<eos>');
   const trainTok = tokenizeDocuments(tokenizer, splits.train, eos);
   const validTok = tokenizeDocuments(tokenizer, splits.valid, eos);
-  const trainBatches = new Batcher(trainTok, { batchSize: BATCH, seqLen: SEQ, mode: 'mixed', seed: SEED, domains: DOMAINS });
+  // Domain-packed micro-batches: the batcher hands out one domain after another.
+  const trainBatches = new Batcher(trainTok, { batchSize: BATCH, seqLen: SEQ, mode: 'per-domain', seed: SEED, domains: DOMAINS });
   // Fixed evaluation batches per domain, uploaded once and kept (no re-upload per evaluation).
   const evalSets = DOMAINS.map((domain) => {
-    const b = new Batcher(validTok, { batchSize: BATCH, seqLen: SEQ, mode: 'per-domain', shuffle: false, domains: [domain] });
+    const b = new Batcher(validTok, { batchSize: EVAL_BATCH, seqLen: SEQ, mode: 'per-domain', shuffle: false, domains: [domain] });
     const batches = Array.from({ length: Math.min(EVAL_BATCHES, Math.ceil(b.batchesPerEpoch)) }, () => {
       const t = batchToTensors(engine, b.next());
       t.domainIds.dispose();
-      return { inputs: engine.keep(t.inputs), targets: engine.keep(t.targets) };
+      // Domain labels in the demo's order (the batcher above numbers its single domain 0), for routing statistics.
+      const domainIds = engine.keep(engine.full([t.inputs.shape[0]], DOMAINS.indexOf(domain), { dtype: 'i32' }));
+      return { inputs: engine.keep(t.inputs), targets: engine.keep(t.targets), domainIds };
     });
     // Bytes per token of this domain's validation text, to report bits per byte (comparable across tokenizers).
     const text = splits.valid.filter((d) => d.domain === domain);
@@ -71,24 +83,36 @@ async function main(): Promise<void> {
   console.log(`data ready (${since()})`);
 
   // ---------------------------------------------------------------- model
-  const config: TransformerLMConfigInput = { vocabSize: tokenizer.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, maxSeqLen: SEQ, dropout: 0.05 };
+  // Each expert is a 64 -> 128 -> 64 GELU MLP: top-2 of 4 costs what the dense 64 -> 256 FFN did.
+  const config: TransformerLMConfigInput = {
+    vocabSize: tokenizer.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, maxSeqLen: SEQ, dropout: 0.05,
+    ffn: 'moe', dFF: 128, moe: { numExperts: EXPERTS, topK: TOP_K, scoring: 'softmax', lblWeight: 0.01, zLossWeight: 1e-3 },
+  };
   const model = new TransformerLM(engine, config);
+  const balancer = new LoadBalancer(engine, { scope: LBL_SCOPE });
+  model.setLoadBalancer(balancer);
   const opt = new AdamW(model.parameters(), { lr: 5e-3, weightDecay: 0.01, betas: [0.9, 0.98] });
   const sched = new LRScheduler(opt, cosineSchedule({ warmupSteps: 20, totalSteps: STEPS, minLr: 0.1 }));
-  console.log(`model: ${model.numParameters().toLocaleString('en')} parameters (dModel 64, 2 layers, 4 heads, T ${SEQ}, batch ${BATCH}, ${STEPS} steps)`);
+  console.log(
+    `model: ${model.numParameters().toLocaleString('en')} parameters (dModel 64, 2 layers, 4 heads, ${EXPERTS} experts top-${TOP_K} per block, ` +
+      `T ${SEQ}, ${DOMAINS.length} micro-batches x ${BATCH} sequences per step, ${LBL_SCOPE} LBL, ${STEPS} steps)`,
+  );
 
+  // One optimizer step: every domain's micro-batch forward first (their graphs kept), because the
+  // global expert fractions need all of the step's routing counts; then LM loss + aux loss, backward once.
   const step = (_i: number): Tensor => {
-    const b = batchToTensors(engine, trainBatches.next());
+    const bs = DOMAINS.map(() => batchToTensors(engine, trainBatches.next()));
     const loss = engine.tidy(() => {
       opt.zeroGrad();
-      const l = model.loss(b.inputs, b.targets);
-      l.backward();
+      const ce = engine.stack(bs.map((b) => model.loss(b.inputs, b.targets))).mean();
+      ce.add(model.auxLoss()).backward();
       clipGradNorm(model.parameters(), 1.0).dispose();
       opt.step();
-      return l;
+      balancer.endStep();
+      return ce;
     });
     sched.step();
-    for (const t of Object.values(b)) t.dispose();
+    for (const b of bs) for (const t of Object.values(b)) t.dispose();
     return loss;
   };
 
@@ -137,7 +161,10 @@ async function main(): Promise<void> {
   }
   console.log(`  ${'mean'.padEnd(6)} ${final.val_loss.toFixed(3)}`);
 
-  console.log('\nsamples (temperature 0.7, top-k 40)');
+  await printRouting(engine, model, evalSets);
+  console.log(`(${since()})`);
+
+  console.log(`\nsamples (temperature 0.7, top-k 40)`);
   for (const [k, domain] of DOMAINS.entries()) {
     const prompt = PROMPTS[domain];
     const ids = tokenizer.encode(prompt);
@@ -145,6 +172,7 @@ async function main(): Promise<void> {
     const text = tokenizer.decode(g.tokens[0]).split('<eos>')[0];
     console.log(`  [${domain}] ${JSON.stringify(prompt + text)}`);
   }
+  console.log(`(${since()})`);
 
   // ---------------------------------------------------------------- files
   const series: Series[] = [
@@ -163,10 +191,51 @@ async function main(): Promise<void> {
   });
   console.log(`\nwrote ${join(OUT, 'metrics.jsonl')}, ${plot.svg}, ${plot.png}, ${ckpt}/ (${since()} total)`);
 
-  for (const s of evalSets) for (const b of s.batches) (b.inputs.dispose(), b.targets.dispose());
+  for (const s of evalSets) for (const b of s.batches) (b.inputs.dispose(), b.targets.dispose(), b.domainIds.dispose());
   opt.dispose();
   model.dispose();
   engine.destroy();
+}
+
+/**
+ * What the router learned: validation forwards with a routing monitor, then per domain the share of
+ * its top-k assignments that each expert of the last MoE layer receives (rows sum to 100%; uniform is
+ * 100/E %), the specialisation as mutual information between domain and expert (0 = none, at most
+ * ln(domains)), and the load imbalance max_i share_i · E over all domains (1 = balanced).
+ */
+async function printRouting(
+  engine: Engine,
+  model: TransformerLM,
+  evalSets: { domain: string; batches: { inputs: Tensor; domainIds: Tensor }[] }[],
+): Promise<void> {
+  const monitor = new RoutingMonitor(engine, { numDomains: DOMAINS.length });
+  model.setRoutingMonitor(monitor);
+  model.eval();
+  for (const s of evalSets) {
+    for (const b of s.batches) {
+      monitor.setDomains(b.domainIds);
+      engine.tidy(() => void engine.noGrad(() => model.forward(b.inputs)));
+    }
+  }
+  model.train();
+  model.setRoutingMonitor(null);
+  const stats = await monitor.read();
+  monitor.dispose();
+  const last = stats.layers[stats.layers.length - 1];
+  const q = last.byDomain!.map((row) => {
+    const t = row.reduce((a, v) => a + v, 0);
+    return row.map((v) => v / t);
+  });
+  const tokens = last.domainTokens!;
+  const total = tokens.reduce((a, v) => a + v, 0);
+  const pi = tokens.map((v) => v / total);
+  const qbar = q[0].map((_, i) => q.reduce((a, row, d) => a + pi[d] * row[i], 0));
+  const mi = q.reduce((a, row, d) => a + pi[d] * row.reduce((b, v, i) => b + (v > 0 ? v * Math.log(v / qbar[i]) : 0), 0), 0);
+  console.log(`\nwhat the router learned: share of each domain's top-${TOP_K} assignments per expert (${last.name}, validation; uniform ${(100 / EXPERTS).toFixed(0)}%)`);
+  console.log(`  ${'domain'.padEnd(6)} ${q[0].map((_, i) => `   e${i}`).join('')}`);
+  q.forEach((row, d) => console.log(`  ${DOMAINS[d].padEnd(6)} ${row.map((v) => `${(100 * v).toFixed(0).padStart(4)}%`).join('')}`));
+  console.log(`  ${'all'.padEnd(6)} ${qbar.map((v) => `${(100 * v).toFixed(0).padStart(4)}%`).join('')}`);
+  console.log(`  specialisation (mutual information domain;expert): ${mi.toFixed(3)} nats of at most ${Math.log(DOMAINS.length).toFixed(3)}; load imbalance max share x E: ${(Math.max(...qbar) * EXPERTS).toFixed(2)}`);
 }
 
 /** Train the BPE on a sample of the training text, or load it from a cache keyed by its settings. */

@@ -10,6 +10,7 @@ export * from './checkpoint.js';
 export * from './trainer.js';
 export * from './plot.js';
 export * from './attention.js';
+export * from './moe.js';
 export * from './transformer.js';
 export * from './generate.js';
 export * from './tokenizer.js';

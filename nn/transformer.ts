@@ -1,12 +1,19 @@
 // Transformer models: a configurable pre-norm decoder-only language model (GPT-2 / LLaMA style) and an
 // encoder-decoder Transformer. Blocks live in a ModuleList called `layers`, so hook sites read
 // `layers.3.attn.heads`, `layers.3.mlp.act`, `layers.3.resid`, and `logits` at the root.
+// With `ffn: 'moe'` (TransformerLM only) every block's FFN is a top-k mixture of experts (nn/moe.ts):
+// its sites are `layers.3.mlp.router` (router logits (B·T, E)) and, with the composed implementation
+// only, `layers.3.mlp.act` (every expert's activation on every token, (E, B·T, dFF)); the fused
+// kernels have no `act` site. `model.auxLoss()` gives the load-balancing + z-loss of the training
+// forwards since the last call.
 import { crossEntropy, fmtShape, KilnError, RangeArgumentError, ShapeError, type CrossEntropyOptions, type Engine, type Tensor } from '../engine/index.js';
 import { AttentionCache, MultiheadAttention, RotaryEmbedding } from './attention.js';
 import { Dropout, Embedding, LayerNorm, Linear, MLP, RMSNorm, SwiGLU } from './layers.js';
 import { Module, ModuleList } from './module.js';
+import { LoadBalancer, MoE, moeConfig, type MoESubConfig, type RoutingMonitor } from './moe.js';
 
-export type FFNKind = 'gelu' | 'swiglu';
+/** 'moe' (TransformerLM only): a mixture-of-experts FFN configured by `moe`. */
+export type FFNKind = 'gelu' | 'swiglu' | 'moe';
 export type NormKind = 'layernorm' | 'rmsnorm';
 export type PositionKind = 'learned' | 'rotary';
 
@@ -28,6 +35,8 @@ interface CommonConfig {
   tiedEmbeddings: boolean;
   /** Standard deviation of the embedding initialisation. */
   initStd: number;
+  /** With ffn 'moe': experts, top-k, router, shared experts, loss weights (dModel and dFF are the model's). */
+  moe?: MoESubConfig;
 }
 
 export interface TransformerLMConfig extends CommonConfig {
@@ -65,7 +74,7 @@ function checkCommon(c: CommonConfig, what: string): void {
   }
   if (c.dModel % c.nHeads !== 0) throw new RangeArgumentError(`${what}: dModel ${c.dModel} is not divisible by nHeads ${c.nHeads}`);
   if (c.positions === 'rotary' && (c.dModel / c.nHeads) % 2 !== 0) throw new RangeArgumentError(`${what}: rotary positions need an even head dim, got ${c.dModel / c.nHeads}`);
-  if (!['gelu', 'swiglu'].includes(c.ffn)) throw new RangeArgumentError(`${what}: ffn must be 'gelu' or 'swiglu', got ${c.ffn}`);
+  if (!['gelu', 'swiglu', 'moe'].includes(c.ffn)) throw new RangeArgumentError(`${what}: ffn must be 'gelu', 'swiglu' or 'moe', got ${c.ffn}`);
   if (!['layernorm', 'rmsnorm'].includes(c.norm)) throw new RangeArgumentError(`${what}: norm must be 'layernorm' or 'rmsnorm', got ${c.norm}`);
   if (!['learned', 'rotary'].includes(c.positions)) throw new RangeArgumentError(`${what}: positions must be 'learned' or 'rotary', got ${c.positions}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeArgumentError(`${what}: dropout must be in [0, 1), got ${c.dropout}`);
@@ -75,6 +84,12 @@ function checkCommon(c: CommonConfig, what: string): void {
 export function transformerLMConfig(input: TransformerLMConfigInput): TransformerLMConfig {
   const c: TransformerLMConfig = { ...COMMON_DEFAULTS, dFF: 4 * input.dModel, ...input };
   checkCommon(c, 'TransformerLM');
+  if (c.ffn === 'moe') {
+    // Fill the sub-config's defaults so a saved config states every choice; validate through moeConfig.
+    const { dModel: _d, ...sub } = moeConfig({ numExperts: 8, ...c.moe, dModel: c.dModel, dFF: c.moe?.dFF ?? c.dFF });
+    void _d;
+    c.moe = sub;
+  }
   for (const k of ['vocabSize', 'nLayers'] as const) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw new RangeArgumentError(`TransformerLM: ${k} must be a positive integer, got ${c[k]}`);
   }
@@ -85,6 +100,7 @@ export function transformerLMConfig(input: TransformerLMConfigInput): Transforme
 export function transformerConfig(input: TransformerConfigInput): TransformerConfig {
   const c: TransformerConfig = { ...COMMON_DEFAULTS, dFF: 4 * input.dModel, nEncoderLayers: 2, nDecoderLayers: 2, ...input };
   checkCommon(c, 'Transformer');
+  if (c.ffn === 'moe') throw new RangeArgumentError("Transformer: ffn 'moe' is supported by TransformerLM only");
   return c;
 }
 
@@ -94,7 +110,8 @@ function makeNorm(engine: Engine, c: CommonConfig): LayerNorm | RMSNorm {
   return c.norm === 'rmsnorm' ? new RMSNorm(engine, c.dModel, { eps: c.normEps }) : new LayerNorm(engine, c.dModel, { eps: c.normEps });
 }
 
-function makeFFN(engine: Engine, c: CommonConfig): MLP | SwiGLU {
+function makeFFN(engine: Engine, c: CommonConfig): MLP | SwiGLU | MoE {
+  if (c.ffn === 'moe') return new MoE(engine, { ...c.moe, dModel: c.dModel, dFF: c.moe?.dFF ?? c.dFF, numExperts: c.moe?.numExperts ?? 8 });
   return c.ffn === 'swiglu'
     ? new SwiGLU(engine, c.dModel, c.dFF, { bias: c.bias, dropout: c.dropout })
     : new MLP(engine, c.dModel, c.dFF, { bias: c.bias, dropout: c.dropout });
@@ -127,7 +144,7 @@ export class TransformerBlock extends Module {
   readonly lnCross: LayerNorm | RMSNorm | null = null;
   readonly crossAttn: MultiheadAttention | null = null;
   readonly ln2: LayerNorm | RMSNorm;
-  readonly mlp: MLP | SwiGLU;
+  readonly mlp: MLP | SwiGLU | MoE;
   readonly drop: Dropout;
 
   constructor(engine: Engine, c: CommonConfig, options: { rope?: RotaryEmbedding | null; cross?: boolean } = {}) {
@@ -217,6 +234,8 @@ export class TransformerLM extends Module {
   readonly lnF: LayerNorm | RMSNorm;
   readonly head: Linear | null = null;
   readonly rope: RotaryEmbedding | null = null;
+  /** With ffn 'moe': collects the MoE layers' routing for auxLoss() (micro scope unless replaced). */
+  private balancer: LoadBalancer | null = null;
 
   constructor(engine: Engine, config: TransformerLMConfigInput) {
     super(engine);
@@ -229,6 +248,41 @@ export class TransformerLM extends Module {
     this.layers = this.registerModule('layers', new ModuleList(engine, blocks));
     this.lnF = this.registerModule('lnF', makeNorm(engine, c));
     if (!c.tiedEmbeddings) this.head = this.registerModule('head', new Linear(engine, c.dModel, c.vocabSize, { bias: false }));
+    if (c.ffn === 'moe') this.setLoadBalancer(new LoadBalancer(engine));
+  }
+
+  /** The MoE layers (empty unless ffn is 'moe'). */
+  get moeLayers(): MoE[] {
+    return this.layers.items.map((b) => b.mlp).filter((m): m is MoE => m instanceof MoE);
+  }
+
+  /**
+   * Use `b` for every MoE layer (scope micro, global or buffer; see LoadBalancer for the loops).
+   * The model disposes the balancer it replaces and, on dispose, the current one.
+   */
+  setLoadBalancer(b: LoadBalancer): void {
+    if (!this.moeLayers.length) throw new KilnError('TransformerLM.setLoadBalancer: the model has no MoE layers (ffn is not "moe")');
+    if (this.balancer && this.balancer !== b) this.balancer.dispose();
+    this.balancer = b;
+    for (const m of this.moeLayers) m.setLoadBalancer(b);
+  }
+
+  get loadBalancer(): LoadBalancer | null {
+    return this.balancer;
+  }
+
+  /** Accumulate every MoE layer's routing counts into `m` (null to detach). */
+  setRoutingMonitor(m: RoutingMonitor | null): void {
+    for (const l of this.moeLayers) l.setRoutingMonitor(m);
+  }
+
+  /**
+   * Auxiliary loss of the training forwards since the last call: mean over MoE layers of
+   * lblWeight·LBL + zLossWeight·z-loss, to add to the LM loss. A 0-d zero for a dense model or when
+   * no training forward is pending (evaluation and noGrad forwards record nothing).
+   */
+  auxLoss(): Tensor {
+    return this.balancer ? this.balancer.loss() : this.engine.zeros([]);
   }
 
   /** A fresh decoding cache for `batch` sequences of up to `maxLen` positions. */
@@ -266,6 +320,7 @@ export class TransformerLM extends Module {
   override dispose(): void {
     super.dispose();
     this.rope?.dispose();
+    this.balancer?.dispose();
   }
 }
 

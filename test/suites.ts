@@ -13,6 +13,7 @@ import './lora.test.js';
 import './safetensors.test.js';
 import './nn-layers.test.js';
 import './nn-transformer.test.js';
+import './moe.test.js';
 import './generate.test.js';
 import './tokenizer.test.js';
 import './data.test.js';
