@@ -1,5 +1,9 @@
 // Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own.
 import adamw from '../shaders/adamw.wgsl';
+import attention from '../shaders/attention.wgsl';
+import attentionBwdDkv from '../shaders/attention_bwd_dkv.wgsl';
+import attentionBwdDq from '../shaders/attention_bwd_dq.wgsl';
+import attentionBwdPre from '../shaders/attention_bwd_pre.wgsl';
 import binary from '../shaders/binary.wgsl';
 import bitonicSort from '../shaders/bitonic_sort.wgsl';
 import copy from '../shaders/copy.wgsl';
@@ -37,6 +41,10 @@ import where from '../shaders/where.wgsl';
 
 export const SHADERS = {
   adamw,
+  attention,
+  attentionBwdDkv,
+  attentionBwdDq,
+  attentionBwdPre,
   binary,
   bitonicSort,
   copy,

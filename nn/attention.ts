@@ -1,7 +1,8 @@
 // Attention: the scaled-dot-product core (one swappable function), rotary positions, a KV cache for
 // incremental decoding, and MultiheadAttention (self / cross, causal and padding masks) with the
-// `heads` hook site. Composed from engine ops; a fused kernel can replace the core behind the same API.
-import { dropout, fmtShape, KilnError, RangeArgumentError, ShapeError, type DType, type Engine, type Tensor } from '../engine/index.js';
+// `heads` hook site. The core runs the engine's fused kernel where it applies and the composed ops
+// otherwise (or always, with setAttentionImplementation('composed')).
+import { dropout, flashAttention, FLASH_ATTENTION_MAX_DIM, fmtShape, KilnError, RangeArgumentError, ShapeError, type DType, type Engine, type Tensor } from '../engine/index.js';
 import { Linear } from './layers.js';
 import { Module } from './module.js';
 
@@ -44,11 +45,12 @@ export function causalMask(engine: Engine, tq: number, tk: number): Tensor {
 }
 
 /**
- * softmax(q k^T * scale + mask) v, composed from engine ops.
+ * softmax(q k^T * scale + mask) v, composed from engine ops: the reference and the fallback of the
+ * fused kernel.
  * q (B, H, Tq, Dh), k (B, H, Tk, Dh), v (B, H, Tk, Dv) -> (B, H, Tq, Dv). Leading dims may be any
  * batch shape that broadcasts.
  */
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+export function composedAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim || q.shape[q.ndim - 1] !== k.shape[k.ndim - 1] || k.shape[k.ndim - 2] !== v.shape[v.ndim - 2]) {
     throw new ShapeError(`scaledDotProductAttention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit (..., Tq, Dh), (..., Tk, Dh), (..., Tk, Dv)`);
   }
@@ -89,12 +91,67 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   return out;
 }
 
+/** True where the fused kernel computes exactly what composedAttention would. */
+function fusedApplies(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): boolean {
+  const floatOk = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'f16';
+  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4 || !floatOk(q) || q.dtype !== k.dtype || q.dtype !== v.dtype) return false;
+  const [b, h, tq, d] = q.shape;
+  const tk = k.shape[2];
+  if (d < 1 || d > FLASH_ATTENTION_MAX_DIM || tk < 1) return false;
+  for (const t of [k, v]) if (t.shape[0] !== b || t.shape[1] !== h || t.shape[3] !== d) return false;
+  if (v.shape[2] !== tk) return false;
+  if (options.causal && tq > tk) return false; // composed throws the readable error
+  if (options.dropoutP && options.training) return false; // the kernel has no dropout
+  const m = options.mask;
+  if (m) {
+    if (m.ndim > 4) return false;
+    // A float mask of another precision would be added differently than the composed path adds it.
+    if ((m.dtype === 'f32' || m.dtype === 'f16') && m.dtype !== q.dtype) return false;
+    const target = [b, h, tq, tk];
+    for (let i = 0; i < m.ndim; i++) {
+      const n = target[4 - m.ndim + i];
+      if (m.shape[i] !== n && m.shape[i] !== 1) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The fused kernel (engine flashAttention: one pass with an online softmax, fused backward) where it
+ * applies (4-d f32/f16 q, k, v with the same (B, H), head dim <= 128, no dropout while training);
+ * composedAttention otherwise.
+ */
+export function fusedAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  if (!fusedApplies(q, k, v, options)) return composedAttention(q, k, v, options);
+  return flashAttention(q, k, v, { causal: options.causal, mask: options.mask, scale: options.scale });
+}
+
+export type AttentionMode = 'fused' | 'composed';
+let mode: AttentionMode = 'fused';
+
+/**
+ * softmax(q k^T * scale + mask) v. q (B, H, Tq, Dh), k (B, H, Tk, Dh), v (B, H, Tk, Dv) ->
+ * (B, H, Tq, Dv). Runs the fused kernel where it applies (the default) or the composed ops, as set
+ * by setAttentionImplementation('fused' | 'composed'); the composed path also takes any broadcasting
+ * leading batch shape and Dv != Dh.
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  return mode === 'fused' ? fusedAttention(q, k, v, options) : composedAttention(q, k, v, options);
+}
+
 let attentionImpl: AttentionFn = scaledDotProductAttention;
 
-/** Route every MultiheadAttention through `fn` (a fused kernel with the same contract); returns the previous one. */
-export function setAttentionImplementation(fn: AttentionFn): AttentionFn {
-  const prev = attentionImpl;
-  attentionImpl = fn;
+/**
+ * Choose the attention core of scaledDotProductAttention and every MultiheadAttention: 'fused' (the
+ * default), 'composed' (the reference), or a function with the same contract used by
+ * MultiheadAttention. Returns the previous setting, which can be passed back to restore it.
+ */
+export function setAttentionImplementation(impl: AttentionFn | AttentionMode): AttentionFn | AttentionMode {
+  const prev: AttentionFn | AttentionMode = attentionImpl === scaledDotProductAttention ? mode : attentionImpl;
+  if (impl === 'fused' || impl === 'composed') {
+    mode = impl;
+    attentionImpl = scaledDotProductAttention;
+  } else attentionImpl = impl;
   return prev;
 }
 

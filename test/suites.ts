@@ -14,6 +14,7 @@ import './safetensors.test.js';
 import './nn-layers.test.js';
 import './nn-transformer.test.js';
 import './moe.test.js';
+import './attention.test.js';
 import './generate.test.js';
 import './tokenizer.test.js';
 import './data.test.js';

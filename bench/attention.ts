@@ -1,0 +1,61 @@
+// Fused attention (engine flashAttention) against the composed path (nn composedAttention: matmul,
+// mask, softmax, matmul), forward and forward + backward, for causal self-attention, the shape a
+// decoder LM runs: (B, H, T, D) = (1, 4, T, 64). Times are wall-clock per call over many calls
+// between two GPU syncs, after warm-up. GFLOP/s use the dense count for both paths (forward
+// 4 B H T^2 D; forward + backward 3.5x that, FlashAttention-2's convention), so the fused kernel's
+// skipped causal tiles show up as speed.
+import { flashAttention, type Engine, type Tensor } from '../engine/index.js';
+import { composedAttention } from '../nn/index.js';
+
+export interface AttentionBenchRow {
+  name: string;
+  shape: string;
+  msPerCall: number;
+  gflops?: number;
+}
+
+async function time(engine: Engine, fn: () => Tensor[], iters: number): Promise<number> {
+  const once = () => {
+    for (const t of engine.tidy(fn)) t.dispose();
+  };
+  for (let i = 0; i < 2; i++) once();
+  await engine.sync();
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) once();
+  await engine.sync();
+  return (performance.now() - t0) / iters;
+}
+
+export async function benchAttention(engine: Engine, add: (row: AttentionBenchRow) => void, opts: { small: boolean }): Promise<void> {
+  const [B, H, D] = [1, 4, 64];
+  const lengths = opts.small ? [128, 256, 512] : [128, 256, 512, 1024];
+  const impls = [
+    ['fused', (q: Tensor, k: Tensor, v: Tensor) => flashAttention(q, k, v, { causal: true })],
+    ['composed', (q: Tensor, k: Tensor, v: Tensor) => composedAttention(q, k, v, { causal: true })],
+  ] as const;
+  for (const T of lengths) {
+    const shape = `[${B}, ${H}, ${T}, ${D}] causal`;
+    const q = engine.randn([B, H, T, D]).requiresGrad_();
+    const k = engine.randn([B, H, T, D]).requiresGrad_();
+    const v = engine.randn([B, H, T, D]).requiresGrad_();
+    const g = engine.randn([B, H, T, D]);
+    const flops = 4 * B * H * T * T * D;
+    // Fewer calls at long lengths on a software adapter; enough to amortise the two syncs.
+    const iters = Math.max(3, Math.round((opts.small ? 8 : 50) * (256 / T)));
+    for (const [name, fn] of impls) {
+      const fwd = await time(engine, () => [engine.noGrad(() => fn(q, k, v))], iters);
+      add({ name: `attention ${name} fwd T=${T}`, shape, msPerCall: fwd, gflops: flops / fwd / 1e6 });
+      const both = await time(
+        engine,
+        () => {
+          const o = fn(q, k, v);
+          const grads = engine.autogradGrad(o, [q, k, v], { gradOutput: g });
+          return [o, ...grads.filter((x): x is Tensor => x !== null)];
+        },
+        iters,
+      );
+      add({ name: `attention ${name} fwd+bwd T=${T}`, shape, msPerCall: both, gflops: (3.5 * flops) / both / 1e6 });
+    }
+    for (const t of [q, k, v, g]) t.dispose();
+  }
+}
