@@ -1,87 +1,198 @@
-// `npm run bench [-- --out=results.json] [--only=router,moe]`: times kiln's kernels on the first adapter and prints a
-// table (and JSON with --out). Times are wall-clock over many launches between two GPU syncs, so they
-// include dispatch overhead, which is what a training step pays. Peers and device ceilings come with
-// the benchmark issue.
-import { create } from 'webgpu';
-import { renameSync, writeFileSync } from 'node:fs';
-import { Engine, type Tensor } from '../engine/index.js';
+// `npm run bench -- [--quick] [--filter=<substring|regex>] [--only=core,router,moe,attention,steps]
+//  [--out=FILE.json] [--no-peers] [--peers=tfjs,ort,jaxjs] [--profile] [--replot=FILE.json]`: device ceilings, kiln's kernels and whole steps, with TF.js-WebGPU,
+// ONNX Runtime (WebGPU EP) and jax-js on the same adapter. Prints a table; --out writes the rows as
+// JSON ({ name, unit, kiln, tfjs?, ort?, jaxjs?, ceiling? }, higher is better) plus FILE.svg/.png.
+import { create, globals } from 'webgpu';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Engine } from '../engine/index.js';
+import { measureCeilings } from './ceilings.js';
+import { PEERS, formatTable, ratio, rowMatcher, tableCells, tableLine, TABLE_HEADER, type Row } from './format.js';
+import { benchKernels } from './kernels.js';
 import { benchMoE } from './moe.js';
+import type { Peer } from './peers/peer.js';
 import { benchRouter } from './router.js';
+import { benchSteps } from './steps.js';
+import type { TimeOptions } from './timing.js';
 
-interface Result {
-  name: string;
-  shape: string;
-  msPerCall: number;
-  gflops?: number;
-  gbps?: number;
-}
+const arg = (name: string): string | undefined => {
+  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (!a) return undefined;
+  const eq = a.indexOf('=');
+  if (eq >= 0) return a.slice(eq + 1);
+  const next = process.argv[process.argv.indexOf(a) + 1];
+  return next && !next.startsWith('--') ? next : '';
+};
 
-async function time(engine: Engine, fn: () => Tensor, iters: number): Promise<number> {
-  for (let i = 0; i < 2; i++) engine.tidy(fn).dispose();
-  await engine.sync();
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) engine.tidy(fn).dispose();
-  await engine.sync();
-  return (performance.now() - t0) / iters;
-}
+/** Row names the router/moe/attention groups produce, so --filter can skip a whole group. */
+const GROUP_NAMES: Record<string, string[]> = {
+  router: [8, 64, 256].flatMap((e) => [`router fused E=${e}`, `router composed E=${e}`]),
+  moe: [8, 32, 64].flatMap((e) => ['dispatch', 'loop', 'dense'].flatMap((n) => [`moe ${n} E=${e}`, `moe ${n} E=${e} fwd+bwd`])),
+  attention: [128, 256, 512, 1024].flatMap((t) => ['fused', 'composed'].flatMap((n) => [`attention ${n} fwd T=${t}`, `attention ${n} fwd+bwd T=${t}`])),
+};
 
-/** Elementwise, copy, reduction and matmul throughput. */
-async function benchCore(engine: Engine, add: (r: Result) => void, { small }: { small: boolean }): Promise<void> {
-  const iters = small ? 10 : 100;
-  const n = small ? 1 << 20 : 1 << 24;
-  const a = engine.randn([n]);
-  const b = engine.randn([n]);
-  let ms = await time(engine, () => a.add(b), iters);
-  add({ name: 'add', shape: `[${n}]`, msPerCall: ms, gbps: (12 * n) / ms / 1e6 });
-
-  const side = small ? 512 : 4096;
-  const m = engine.randn([side, side]);
-  ms = await time(engine, () => m.t().contiguous(), iters);
-  add({ name: 'transpose copy', shape: `[${side}, ${side}]`, msPerCall: ms, gbps: (8 * side * side) / ms / 1e6 });
-  ms = await time(engine, () => m.sum(-1), iters);
-  add({ name: 'sum(-1)', shape: `[${side}, ${side}]`, msPerCall: ms, gbps: (4 * side * side) / ms / 1e6 });
-
-  for (const s of small ? [64, 128, 256] : [256, 1024, 4096]) {
-    const x = engine.randn([s, s]);
-    const y = engine.randn([s, s]);
-    ms = await time(engine, () => x.matmul(y), small ? 5 : 50);
-    add({ name: 'matmul', shape: `${s}x${s}x${s}`, msPerCall: ms, gflops: (2 * s ** 3) / ms / 1e6 });
-    x.dispose();
-    y.dispose();
+async function loadPeers(names: string[], time: TimeOptions, gpu: GPU): Promise<Peer[]> {
+  // The peers find WebGPU through navigator.gpu (one Dawn instance shared with kiln); jax-js also
+  // reads navigator.userAgent at import.
+  Object.assign(globalThis, globals);
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'Node.js' }, configurable: true, writable: true });
+  const peers: Peer[] = [];
+  const loaders: Record<string, () => Promise<Peer>> = {
+    tfjs: async () => (await import('./peers/tfjs.js')).createTfjs(time),
+    ort: async () => (await import('./peers/ort.js')).createOrt(time),
+    jaxjs: async () => (await import('./peers/jaxjs.js')).createJaxjs(time),
+  };
+  for (const n of names) {
+    try {
+      peers.push(await loaders[n]());
+      console.log(`peer ${n}: loaded`);
+    } catch (e) {
+      console.log(`peer ${n}: unavailable (${(e as Error).message.split('\n')[0]})`);
+    }
   }
+  return peers;
+}
 
-  a.dispose();
-  b.dispose();
-  m.dispose();
+function plotSpec(rows: Row[], title: string): Record<string, unknown> {
+  // kiln/peer ratio per row and peer (log scale; 1 = parity), and % of ceiling where there is one.
+  const values = rows.flatMap((r) => [
+    ...PEERS.flatMap((p) => {
+      const x = ratio(r, p);
+      return x === undefined ? [] : [{ row: r.name, series: `kiln / ${p}`, value: x }];
+    }),
+    ...(r.ceiling ? [{ row: r.name, series: 'kiln / ceiling', value: r.kiln / r.ceiling }] : []),
+  ]);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    background: 'white',
+    padding: 12,
+    width: 560,
+    height: { step: 16 },
+    data: { values },
+    // Points, not bars: bars on a log axis have no baseline. The rule marks parity.
+    layer: [
+      {
+        mark: { type: 'point', filled: true, size: 70 },
+        encoding: {
+          y: { field: 'row', type: 'nominal', sort: rows.map((r) => r.name), title: null, axis: { labelLimit: 320 } },
+          x: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'kiln / peer, kiln / ceiling (log; 1 = parity)' },
+          color: { field: 'series', type: 'nominal', title: null, scale: { scheme: 'tableau10' } },
+          shape: { field: 'series', type: 'nominal', title: null },
+        },
+      },
+      { data: { values: [{ x: 1 }] }, mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { x: { field: 'x', type: 'quantitative' } } },
+    ],
+    config: { font: 'DejaVu Sans, Helvetica, Arial, sans-serif' },
+  };
 }
 
 async function main(): Promise<void> {
-  const out = process.argv.find((a) => a.startsWith('--out='))?.slice(6);
-  const engine = await Engine.create({ gpu: create([]) });
-  const c = engine.caps;
-  const small = c.isSoftware;
-  console.log(`adapter: ${c.vendor} ${c.architecture} ${c.description}${small ? ' (software: small sizes)' : ''}`);
-  const results: Result[] = [];
-  const add = (r: Result) => {
-    results.push(r);
-    const rate = r.gflops !== undefined ? `${r.gflops.toFixed(1)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(1)} GB/s` : '';
-    console.log(`${r.name.padEnd(30)} ${r.shape.padEnd(18)} ${r.msPerCall.toFixed(3).padStart(9)} ms  ${rate}`);
-  };
+  const replot = arg('replot');
+  if (replot) {
+    // --replot=FILE.json: redraw FILE.svg/.png from saved rows (e.g. results copied back from a GPU run).
+    const { writePlot } = await import('../nn/node/plot.js');
+    const rows = JSON.parse(readFileSync(replot, 'utf8')) as Row[];
+    console.log(Object.values(await writePlot(plotSpec(rows, `kiln: ${replot}`), replot.replace(/\.json$/, ''))).join(', '));
+    return;
+  }
+  const quick = arg('quick') !== undefined;
+  const out = arg('out') || undefined;
+  const want = rowMatcher(arg('filter') || undefined);
+  const only = arg('only')?.split(',');
+  // --quick leaves out the moe group (its loop and dense baselines take minutes on lavapipe); the
+  // MoE LM training step still runs the layer. --only=moe brings it back.
+  const group = (g: string) => (only ? only.includes(g) : !(quick && g === 'moe'));
+  const time: TimeOptions = { samples: 5, sampleMs: quick ? 60 : 300, maxReps: quick ? 20 : 100 };
 
-  const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
-  const groups: [string, (e: Engine, add: (r: Result) => void, o: { small: boolean }) => Promise<void>][] = [
-    ['core', benchCore],
+  // Dawn quantises timestamps unless told not to; the ceilings' probes use them.
+  const gpu = create(['disable-dawn-features=timestamp_quantization']);
+  const engine = await Engine.create({ gpu });
+  const c = engine.caps;
+  const small = quick || c.isSoftware;
+  console.log(`adapter: ${c.vendor} ${c.architecture} ${c.description}${small ? ' (small sizes)' : ''}; f16 ${c.shaderF16}, subgroups ${c.subgroups}, timestamps ${c.timestampQuery}`);
+
+  const rows: Row[] = [];
+  const add = (r: Row) => {
+    if (!want(r.name)) return;
+    rows.push(r);
+    console.log(tableLine(tableCells(r)));
+  };
+  const peerNames = arg('no-peers') !== undefined ? [] : (arg('peers') ?? 'tfjs,ort,jaxjs').split(',').filter(Boolean);
+  const peers = group('core') ? await loadPeers(peerNames, time, gpu) : [];
+
+  const ceilings = await measureCeilings(engine.device, { small });
+  console.log(`ceilings (${ceilings.timer}): FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGbps.toFixed(2)} GB/s`);
+  console.log(tableLine(TABLE_HEADER));
+  add({ name: 'ceiling FMA', unit: 'GFLOP/s', kiln: ceilings.fmaGflops, shape: ceilings.timer });
+  add({ name: 'ceiling copy', unit: 'GB/s', kiln: ceilings.copyGbps, shape: ceilings.timer });
+  add({ name: 'ceiling dispatch in one pass', unit: 'calls/s', kiln: ceilings.dispatchPerSec, shape: 'wall clock' });
+  add({ name: 'ceiling submit and wait', unit: 'calls/s', kiln: ceilings.submitPerSec, shape: 'wall clock' });
+
+  if (arg('profile') !== undefined) {
+    const { profileGoals } = await import('./profile.js');
+    await profileGoals(engine, time, ceilings.dispatchPerSec);
+  }
+  const t0 = performance.now();
+  if (group('core')) await benchKernels({ engine, peers, ceilings, small, time, want, add });
+  console.log(`  (core group: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+
+  // The older groups report ms per call (and attention GFLOP/s): keep their names, convert to rates.
+  type Legacy = { name: string; shape: string; msPerCall: number; gflops?: number };
+  const legacy = (r: Legacy) =>
+    add(r.gflops !== undefined ? { name: r.name, shape: r.shape, unit: 'GFLOP/s', kiln: r.gflops, ceiling: ceilings.fmaGflops } : { name: r.name, shape: r.shape, unit: 'calls/s', kiln: 1000 / r.msPerCall });
+  const groups: [string, (e: Engine, add: (r: Legacy) => void, o: { small: boolean }) => Promise<void>][] = [
     ['router', benchRouter],
     ['moe', benchMoE],
   ];
-  for (const [name, run] of groups) if (!only || only.split(',').includes(name)) await run(engine, add, { small });
-
-  if (out) {
-    const json = JSON.stringify({ adapter: { vendor: c.vendor, architecture: c.architecture, description: c.description }, results }, null, 2);
-    writeFileSync(`${out}.tmp`, json);
-    renameSync(`${out}.tmp`, out);
-    console.log(`wrote ${out}`);
+  try {
+    const mod = (await import('./attention.js')) as { benchAttention?: (typeof groups)[number][1] };
+    if (mod.benchAttention) groups.push(['attention', mod.benchAttention]);
+  } catch {
+    // not finished yet
   }
+  const tfjs = peers.find((p) => p.name === 'tfjs');
+  for (const [name, run] of groups) {
+    if (!group(name) || !GROUP_NAMES[name].some(want)) continue;
+    const t0 = performance.now();
+    await run(engine, legacy, { small });
+    console.log(`  (${name} group: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+  // TF.js's unfused causal attention at the fused rows' shapes (B, H, D) = (1, 4, 64).
+  if (tfjs?.attention) {
+    for (const r of rows) {
+      const m = /^attention fused fwd T=(\d+)$/.exec(r.name);
+      if (!m) continue;
+      const T = Number(m[1]);
+      try {
+        const ms = await tfjs.attention(1, 4, T, 64);
+        if (ms !== undefined) r.tfjs = (4 * 4 * T * T * 64) / ms / 1e6;
+      } catch (e) {
+        console.warn(`  tfjs attention: ${(e as Error).message}`);
+      }
+    }
+  }
+  const t1 = performance.now();
+  if (group('steps')) await benchSteps(engine, { small, time, want, add });
+  console.log(`  (steps group: ${((performance.now() - t1) / 1000).toFixed(0)} s)`);
+
+  console.log(`\n${formatTable(rows)}`);
+  if (out) {
+    const meta = { adapter: { vendor: c.vendor, architecture: c.architecture, description: c.description }, quick, peers: peers.map((p) => p.name), date: new Date().toISOString() };
+    mkdirSync(dirname(out) || '.', { recursive: true });
+    writeFileSync(`${out}.tmp`, JSON.stringify(rows, null, 2));
+    renameSync(`${out}.tmp`, out);
+    writeFileSync(out.replace(/\.json$/, '') + '.meta.json', JSON.stringify(meta, null, 2));
+    try {
+      // Imported here so a machine without vega/resvg still gets the table and JSON.
+      const { writePlot } = await import('../nn/node/plot.js');
+      const p = await writePlot(plotSpec(rows, `kiln on ${c.description || c.vendor}`), out.replace(/\.json$/, ''));
+      console.log(`wrote ${out}, ${p.svg}, ${p.png}`);
+    } catch (e) {
+      console.log(`wrote ${out} (plot failed: ${(e as Error).message})`);
+    }
+  }
+  for (const p of peers) p.dispose();
   engine.destroy();
 }
 

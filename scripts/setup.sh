@@ -44,6 +44,9 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
   die "Node.js $(node --version) is too old: kiln's test tools need >= 20.19"
 
 # ---- 1. npm dependencies (--include=dev: the build and test tools are devDependencies)
+# onnxruntime-node (a benchmark peer) would download CUDA files from a host we cannot reach in its
+# install script, where npm runs install scripts; its CPU and WebGPU providers ship in the package.
+export ONNXRUNTIME_NODE_INSTALL=skip
 if [ -f package-lock.json ]; then
   npm ci --include=dev --no-audit --no-fund
 else

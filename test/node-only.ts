@@ -4,3 +4,4 @@ import './checkpoint.node.test.js';
 import './trainer.node.test.js';
 import './plot.node.test.js';
 import './corpora.node.test.js';
+import './bench.node.test.js';
