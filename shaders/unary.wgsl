@@ -18,6 +18,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<O>;
 
 override WG: u32 = 64;
+override ELEMS: u32 = 4;
 override OP: u32 = 0;
 override CONTIGUOUS: bool = false;
 
@@ -97,14 +98,23 @@ fn apply(x: f32) -> f32 {
   }
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.y * nwg.x * WG + gid.x;
-  if (i >= p.n) { return; }
+fn element(i: u32) {
   let v = a[src_index(i)];
   if (OP == 0u) {
     out[i] = O(v); // cast / copy: no detour through f32
   } else {
     out[i] = O(apply(f32(v)));
+  }
+}
+
+// Grid-stride: ELEMS elements per invocation, one grid apart (coalesced on GPUs; on CPU
+// implementations fewer invocations measured 3-4x the bandwidth of one element each).
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = gid.y * nwg.x * WG + gid.x;
+  let stride = nwg.x * nwg.y * WG;
+  for (var j = 0u; j < ELEMS; j++) {
+    let i = first + j * stride;
+    if (i < p.n) { element(i); }
   }
 }

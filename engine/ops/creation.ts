@@ -6,7 +6,7 @@ import { Params } from '../params.js';
 import { numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { cast } from './elementwise.js';
-import { empty, grid1d } from './util.js';
+import { ELEMENTS_PER_INVOCATION, elementwiseGrid, empty, grid1d } from './util.js';
 
 export interface TensorOptions {
   dtype?: DType;
@@ -108,9 +108,10 @@ function fillKernel(engine: Engine, shape: Shape, dtype: DType, start: number, s
     engine.run({
       shader: 'fill',
       types: { T: dtype },
+      constants: { ELEMS: ELEMENTS_PER_INVOCATION },
       params: new Params().u32(n).f32(start).f32(step).finish(),
       buffers: [t.storage.buffer],
-      grid: grid1d(engine, n),
+      grid: elementwiseGrid(engine, n),
     });
   }
   return t;

@@ -8,7 +8,7 @@ import { Params } from '../params.js';
 import { broadcastShapes, sameShape } from '../shape.js';
 import { Tensor, type TensorOrScalar } from '../tensor.js';
 import { requireF16 } from './creation.js';
-import { broadcastStrides, computeType, empty, grid1d, requireFloat, requireRank, requireSameDtype, unbroadcast } from './util.js';
+import { broadcastStrides, computeType, ELEMENTS_PER_INVOCATION, elementwiseGrid, empty, requireFloat, requireRank, requireSameDtype, unbroadcast } from './util.js';
 
 // Op codes of shaders/unary.wgsl.
 const U = {
@@ -32,10 +32,10 @@ function unaryKernel(x: Tensor, code: number, alpha = 0, beta = 0, outDtype: DTy
     engine.run({
       shader: 'unary',
       types: { T: x.dtype, O: outDtype },
-      constants: { OP: code, CONTIGUOUS: x.isContiguous() },
+      constants: { OP: code, CONTIGUOUS: x.isContiguous(), ELEMS: ELEMENTS_PER_INVOCATION },
       params: new Params().vec4u(x.shape).vec4u(x.strides).u32(out.size).u32(x.ndim).u32(x.offset).f32(alpha).f32(beta).finish(),
       buffers: [x.storage.buffer, out.storage.buffer],
-      grid: grid1d(engine, out.size),
+      grid: elementwiseGrid(engine, out.size),
     });
   }
   return out;
@@ -53,7 +53,7 @@ function binaryKernel(op: string, a: Tensor, b: Tensor, code: number, alpha = 1,
     engine.run({
       shader: 'binary',
       types: { T: a.dtype, C: computeType(a.dtype), O: outDtype },
-      constants: { OP: code, CONTIGUOUS: contiguous },
+      constants: { OP: code, CONTIGUOUS: contiguous, ELEMS: ELEMENTS_PER_INVOCATION },
       params: new Params()
         .vec4u(shape)
         .vec4u(broadcastStrides(a, shape))
@@ -66,7 +66,7 @@ function binaryKernel(op: string, a: Tensor, b: Tensor, code: number, alpha = 1,
         .f32(beta)
         .finish(),
       buffers: [a.storage.buffer, b.storage.buffer, out.storage.buffer],
-      grid: grid1d(engine, out.size),
+      grid: elementwiseGrid(engine, out.size),
     });
   }
   return out;
@@ -285,6 +285,7 @@ export function where(condition: Tensor, a: TensorOrScalar, b: TensorOrScalar): 
     engine.run({
       shader: 'where',
       types: { T: ta.dtype, K: condition.dtype },
+      constants: { ELEMS: ELEMENTS_PER_INVOCATION },
       params: new Params()
         .vec4u(shape)
         .vec4u(broadcastStrides(condition, shape))
@@ -297,7 +298,7 @@ export function where(condition: Tensor, a: TensorOrScalar, b: TensorOrScalar): 
         .u32(tb.offset)
         .finish(),
       buffers: [condition.storage.buffer, ta.storage.buffer, tb.storage.buffer, out.storage.buffer],
-      grid: grid1d(engine, out.size),
+      grid: elementwiseGrid(engine, out.size),
     });
   }
   const sa = [...ta.shape];

@@ -18,6 +18,14 @@ export function grid1d(engine: Engine, threads: number, wg = 64): [number, numbe
   return [Math.ceil(groups / y), y];
 }
 
+/** Elements each invocation of the elementwise kernels handles (their ELEMS override). */
+export const ELEMENTS_PER_INVOCATION = 4;
+
+/** Workgroups for the grid-stride elementwise kernels (unary, binary, where, copy, fill) over n elements. */
+export function elementwiseGrid(engine: Engine, n: number): [number, number] {
+  return grid1d(engine, Math.ceil(n / ELEMENTS_PER_INVOCATION));
+}
+
 /** Workgroups for one workgroup per row, folded the same way. */
 export function gridRows(engine: Engine, rows: number): [number, number] {
   return grid1d(engine, rows, 1);

@@ -6,7 +6,7 @@ import { Params, MAX_RANK } from '../params.js';
 import { contiguousStrides, inferReshape, normAxis, viewStrides, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { identityCopy } from './elementwise.js';
-import { grid1d, unbroadcast } from './util.js';
+import { ELEMENTS_PER_INVOCATION, elementwiseGrid, unbroadcast } from './util.js';
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   x.assertLive('reshape');
@@ -186,6 +186,7 @@ export function copyInto(dst: Tensor, src: Tensor, disposeDst = false): void {
     engine.run({
       shader: 'copy',
       types: { T: src.dtype },
+      constants: { ELEMS: ELEMENTS_PER_INVOCATION },
       params: new Params()
         .vec4u(src.shape)
         .vec4u(src.strides)
@@ -196,7 +197,7 @@ export function copyInto(dst: Tensor, src: Tensor, disposeDst = false): void {
         .u32(dst.offset)
         .finish(),
       buffers: [src.storage.buffer, dst.storage.buffer],
-      grid: grid1d(engine, n),
+      grid: elementwiseGrid(engine, n),
     });
   }
   if (disposeDst) dst.dispose();
