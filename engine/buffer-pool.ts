@@ -28,6 +28,7 @@ export interface MemoryInfo {
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private pooledBytes = 0;
+  private retired: GPUBuffer[] = [];
   private liveBuffers = 0;
   private liveBytes = 0;
   private peakBytes = 0;
@@ -75,8 +76,7 @@ export class BufferPool {
     this.liveBuffers--;
     this.liveBytes -= size;
     if (this.pooledBytes + size > this.capBytes) {
-      this.onDestroy(buf);
-      buf.destroy();
+      this.retire(buf);
       return;
     }
     let list = this.free.get(size);
@@ -85,16 +85,26 @@ export class BufferPool {
     this.pooledBytes += size;
   }
 
-  /** Destroy every pooled buffer (live ones are untouched). */
+  /** Give back every pooled buffer (live ones are untouched). */
   evict(): void {
-    for (const list of this.free.values()) {
-      for (const b of list) {
-        this.onDestroy(b);
-        b.destroy();
-      }
-    }
+    for (const list of this.free.values()) for (const b of list) this.retire(b);
     this.free.clear();
     this.pooledBytes = 0;
+  }
+
+  /**
+   * A buffer leaving the pool may still be used by commands encoded but not yet submitted, and a
+   * destroyed buffer invalidates the whole submit: destroy it only after the next submit.
+   */
+  private retire(buf: GPUBuffer): void {
+    this.onDestroy(buf);
+    this.retired.push(buf);
+  }
+
+  /** Called by the engine right after a submit. */
+  destroyRetired(): void {
+    for (const b of this.retired) b.destroy();
+    this.retired = [];
   }
 
   resetPeak(): void {

@@ -319,7 +319,10 @@ export class Engine {
   /** Submit everything encoded so far. Does not wait for the GPU. */
   flush(): void {
     this.endPass();
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      this.pool.destroyRetired(); // nothing encoded can still use them
+      return;
+    }
     for (let i = 0; i < this.chunkIndex; i++) {
       const c = this.chunks[i];
       if (c.used > 0) this.device.queue.writeBuffer(c.buffer, 0, c.cpu, 0, c.used / 4);
@@ -332,6 +335,7 @@ export class Engine {
     }
     this.chunkIndex = 0;
     this.device.queue.submit([this.encoder.finish()]);
+    this.pool.destroyRetired();
     this.encoder = null;
     this.dispatches = 0;
   }
@@ -364,6 +368,7 @@ export class Engine {
   destroy(): void {
     this.flush();
     this.pool.evict();
+    this.pool.destroyRetired();
     for (const c of this.chunks) c.buffer.destroy();
     this.device.destroy();
     this.platform = {};

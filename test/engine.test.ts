@@ -237,6 +237,23 @@ describe('engine internals', function () {
     x.dispose();
   });
 
+  it('destroys buffers leaving a full pool only after the commands that use them are submitted', async function () {
+    // With a zero pool cap every released buffer leaves the pool. Here the exp output is released (at
+    // the end of tidy) while the add that reads it is still only encoded: destroying it then would
+    // invalidate the whole submit.
+    const other = await newEngine({ poolCapBytes: 0 });
+    try {
+      const x = other.tensor([0, 1, 2, 3]);
+      const y = other.tidy(() => x.exp().add(1));
+      const got = Array.from(await y.data());
+      expect(other.deviceErrors).to.deep.equal([]);
+      got.forEach((v, i) => expect(v).to.be.closeTo(Math.exp(i) + 1, 1e-4));
+      expect(other.memory().pooledBytes).to.equal(0);
+    } finally {
+      other.destroy();
+    }
+  });
+
   it('copy_ writes in place into a view, broadcasting, and leaves the rest untouched', async function () {
     const base = engine.zeros([3, 4]);
     const src = engine.tensor([7, 8]);
