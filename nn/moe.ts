@@ -15,6 +15,7 @@ import {
   expertFFN as fusedExpertFFN, KilnError, oneHot, RangeArgumentError, ShapeError, fmtShape, topk, topkRouter as fusedTopkRouter,
   type Engine, type RouterOutput, type Tensor,
 } from '../engine/index.js';
+import { SeededRng } from './data.js';
 import { Linear, MLP, SwiGLU } from './layers.js';
 import { Module, ModuleList } from './module.js';
 
@@ -167,9 +168,13 @@ function checkExpertShapes(x: Tensor, indices: Tensor, weights: Tensor, w1: Tens
  * - 'global': the counts of every micro-batch of the optimizer step, summed over data-parallel
  *             replicas by the injected `allReduce` (Qiu et al. 2025, eqs. 4-6);
  * - 'buffer': counts accumulated causally over the gradient-accumulation micro-steps of one optimizer
- *             step (micro-step j sees micro-steps <= j), all-reduced per micro-step; reset by endStep().
+ *             step (micro-step j sees micro-steps <= j), all-reduced per micro-step; reset by endStep();
+ * - 'shuffle': the paper's ablation (§5): each micro-batch's f comes from a random subset of the step's
+ *             tokens as large as that micro-batch, drawn from all its pending micro-batches (global
+ *             diversity, micro-batch token count). Needs per-token selections, so the layer reports
+ *             them; the draw is over this balancer's micro-batches (not gathered over replicas).
  */
-export type BalanceScope = 'micro' | 'global' | 'buffer';
+export type BalanceScope = 'micro' | 'global' | 'buffer' | 'shuffle';
 
 export interface LoadBalancerOptions {
   scope?: BalanceScope;
@@ -184,6 +189,8 @@ export interface LoadBalancerOptions {
    * their graphs alive, so a loop that never asks for the aux loss fails loudly instead of leaking.
    */
   maxPending?: number;
+  /** Seed of the 'shuffle' scope's token draws (default 0). */
+  seed?: number;
 }
 
 /** What an MoE layer reports per training forward. The balancer takes ownership of the tensors. */
@@ -202,6 +209,8 @@ export interface RoutingRecord {
   lblWeight: number;
   /** β: weight of this layer's z-loss. */
   zLossWeight: number;
+  /** (N, k) i32 top-k indices of each token: only the 'shuffle' scope asks for them (`needsSelections`). */
+  selections?: Tensor;
 }
 
 interface PendingRecord {
@@ -211,6 +220,8 @@ interface PendingRecord {
   tokens: number;
   /** Buffer scope: f at this micro-step (causal snapshot), (E) f32. */
   f: Tensor | null;
+  /** Shuffle scope: (N, E) f32 0/1 selection mask. */
+  sel: Tensor | null;
 }
 
 interface LayerState {
@@ -252,15 +263,22 @@ export class LoadBalancer {
   private readonly allReduce: ((counts: Tensor) => Tensor) | null;
   private readonly maxPending: number;
   private readonly layers = new Map<object, LayerState>();
+  private readonly rng: SeededRng;
 
   constructor(
     readonly engine: Engine,
     options: LoadBalancerOptions = {},
   ) {
     this.scope = options.scope ?? 'micro';
-    if (!['micro', 'global', 'buffer'].includes(this.scope)) throw new RangeArgumentError(`LoadBalancer: scope must be 'micro', 'global' or 'buffer', got ${this.scope}`);
+    if (!['micro', 'global', 'buffer', 'shuffle'].includes(this.scope)) throw new RangeArgumentError(`LoadBalancer: scope must be 'micro', 'global', 'buffer' or 'shuffle', got ${this.scope}`);
+    this.rng = new SeededRng(`lbl-shuffle:${options.seed ?? 0}`);
     this.allReduce = options.allReduce ?? null;
     this.maxPending = options.maxPending ?? 64;
+  }
+
+  /** Whether layers must report per-token selections (RoutingRecord.selections). */
+  get needsSelections(): boolean {
+    return this.scope === 'shuffle';
   }
 
   /** Sum counts over replicas; consumes `c`, returns a tensor the caller owns. */
@@ -302,7 +320,13 @@ export class LoadBalancer {
       st.buffer = next;
       f = e.keep(e.noGrad(() => next.div(next.sum())));
     }
-    st.pending.push({ counts, scoreSums: rec.scoreSums, zLoss: rec.zLoss, tokens: rec.tokens, f });
+    let sel: Tensor | null = null;
+    if (this.scope === 'shuffle') {
+      if (!rec.selections) throw new KilnError("LoadBalancer: the 'shuffle' scope needs RoutingRecord.selections (the top-k indices)");
+      sel = e.keep(selectionMask(rec.selections, rec.numExperts));
+    }
+    rec.selections?.dispose();
+    st.pending.push({ counts, scoreSums: rec.scoreSums, zLoss: rec.zLoss, tokens: rec.tokens, f, sel });
     rec.counts.dispose(); // `counts` is a detached copy or view
   }
 
@@ -332,7 +356,7 @@ export class LoadBalancer {
     const e = this.engine;
     return e.tidy(() => {
       const rows = [...this.layers.values()].map((st) => {
-        if (this.scope === 'global' && st.pending.length) return this.globalF(st);
+        if ((this.scope === 'global' || this.scope === 'shuffle') && st.pending.length) return this.globalF(st);
         if (this.scope === 'buffer' && st.pending.length) return st.pending[st.pending.length - 1].f!.clone();
         if (!st.lastLocalF) throw new KilnError('LoadBalancer.expertFractions: no routing recorded yet');
         return st.lastLocalF.clone();
@@ -363,6 +387,8 @@ export class LoadBalancer {
           const f = this.globalF(st);
           const ss = st.pending.length === 1 ? st.pending[0].scoreSums : e.stack(st.pending.map((r) => r.scoreSums)).sum(0);
           dot = f.mul(ss).sum();
+        } else if (this.scope === 'shuffle') {
+          dot = this.shuffleDot(st);
         } else {
           const terms = st.pending.map((r) => {
             const f = this.scope === 'buffer' ? r.f! : e.noGrad(() => r.counts.div(st.spec.topK * r.tokens));
@@ -384,6 +410,40 @@ export class LoadBalancer {
     return out;
   }
 
+  /**
+   * Shuffle scope: Σ_j f_j · scoreSums_j where f_j counts the selections of N_j tokens drawn without
+   * replacement from all pending micro-batches: a (J, N_tot) 0/1 draw matrix times the selections.
+   */
+  private shuffleDot(st: LayerState): Tensor {
+    const e = this.engine;
+    const sizes = st.pending.map((r) => r.tokens);
+    const nTot = sizes.reduce((a, b) => a + b, 0);
+    const J = sizes.length;
+    const draw = new Float32Array(J * nTot);
+    const order = Array.from({ length: nTot }, (_, i) => i);
+    sizes.forEach((n, j) => {
+      // Partial Fisher–Yates: the first n entries are a uniform n-subset.
+      for (let i = 0; i < n; i++) {
+        const k = i + this.rng.int(nTot - i);
+        [order[i], order[k]] = [order[k], order[i]];
+        draw[j * nTot + order[i]] = 1;
+      }
+    });
+    const f = e.noGrad(() => {
+      const m = e.tensor(draw, [J, nTot]);
+      let off = 0;
+      let counts: Tensor | null = null; // (J, E)
+      for (const r of st.pending) {
+        const part = m.slice(1, off, off + r.tokens).matmul(r.sel!);
+        counts = counts ? counts.add(part) : part;
+        off += r.tokens;
+      }
+      return counts!.div(e.tensor(Float32Array.from(sizes, (n) => n * st.spec.topK), [J, 1]));
+    });
+    const ss = e.stack(st.pending.map((r) => r.scoreSums)); // (J, E)
+    return f.mul(ss).sum();
+  }
+
   /** The aux loss to add to the training loss (mean over layers of α·LBL + β·z), consuming the pending forwards. */
   loss(): Tensor {
     const t = this.terms();
@@ -398,6 +458,7 @@ export class LoadBalancer {
       r.scoreSums.dispose();
       r.zLoss?.dispose();
       r.f?.dispose();
+      r.sel?.dispose();
     }
     st.pending = [];
   }
@@ -668,7 +729,8 @@ export class MoE extends Module {
         z = sq.mean(); // 0-d
         sq.dispose();
       }
-      this.balancer.record(this, { counts: r.counts, scoreSums: r.scoreSums, zLoss: z, tokens: N, numExperts: c.numExperts, topK: c.topK, lblWeight: c.lblWeight, zLossWeight: c.zLossWeight });
+      const selections = this.balancer.needsSelections ? r.indices.clone() : undefined;
+      this.balancer.record(this, { counts: r.counts, scoreSums: r.scoreSums, zLoss: z, tokens: N, numExperts: c.numExperts, topK: c.topK, lblWeight: c.lblWeight, zLossWeight: c.zLossWeight, selections });
       kept = true;
     }
     if (!kept) {

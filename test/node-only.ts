@@ -4,4 +4,5 @@ import './checkpoint.node.test.js';
 import './trainer.node.test.js';
 import './plot.node.test.js';
 import './corpora.node.test.js';
+import './method-global-batch-lbl.node.test.js';
 import './bench.node.test.js';

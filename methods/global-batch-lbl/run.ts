@@ -1,0 +1,429 @@
+// Global-batch vs micro-batch load-balancing loss (Qiu et al. 2025) on tiny MoE LMs: the same model and
+// data in every arm, only the scope of the expert fractions f changes (micro, global, buffer, shuffle).
+// Micro-batches are packed by domain, which is what makes micro-batch balancing force every domain onto
+// every expert. After training: held-out loss per domain, routing per domain and layer (RoutingMonitor),
+// mutual information domain;expert, global load imbalance and the mean top-k score sum.
+import { oneHot, topk, type Engine, type Tensor } from '../../engine/index.js';
+import {
+  AdamW, BPETokenizer, Batcher, LRScheduler, LoadBalancer, RoutingMonitor, SeededRng, TransformerLM, clipGradNorm, cosineSchedule,
+  splitByDocument, tokenizeDocuments,
+} from '../../nn/index.js';
+import { buildCorpus } from '../../nn/node/index.js';
+import { makeConfig, type Arm, type GlobalBatchLBLConfig } from './config.js';
+import { MarkovDomains } from './markov.js';
+
+export interface Stat {
+  mean: number;
+  perSeed: number[];
+}
+
+export interface ArmReport {
+  /** Mutual information domain;expert (nats), mean over layers, held-out data. */
+  mi: Stat;
+  /** The same on shared tokens only (markov corpus; routing them by domain needs context). */
+  miShared: Stat | null;
+  /** Held-out LM loss (nats/token), mean over domains. */
+  heldoutLoss: Stat;
+  /** Held-out loss per domain: mean over seeds and per seed. */
+  heldoutLossPerDomain: { mean: number[]; perSeed: number[][] };
+  /** max_i f̄_i · N_E on the held-out set, worst layer (1 = balanced). */
+  imbalance: Stat;
+  /** Mean over tokens and layers of Σ_{i∈TopK} s_i (uniform: K/N_E). */
+  topkScoreSum: Stat;
+  /** Per layer, domain × expert frequency freq[d][i] = share of domain d's tokens whose top-k holds i (rows sum to K). */
+  routing: { layers: string[]; mean: number[][][]; perSeed: number[][][][] };
+  /** Training LM loss, last logged window (mean over seeds). */
+  trainLoss: Stat;
+  wallSec: Stat;
+}
+
+export interface Report {
+  method: 'global-batch-lbl';
+  config: GlobalBatchLBLConfig;
+  domains: string[];
+  vocabSize: number;
+  parameters: number;
+  arms: Partial<Record<Arm, ArmReport>>;
+  wallSec: number;
+}
+
+export interface RunIO {
+  /** Progress lines. */
+  log?: (line: string) => void;
+  /**
+   * A fresh engine (own device) for each (arm, seed) run, destroyed after it. Dawn on lavapipe has
+   * segfaulted after a few hundred training steps on one device (see test/nn-transformer.test.ts);
+   * a device per run avoids it. Without it every run uses `engine`.
+   */
+  newEngine?: () => Promise<Engine>;
+}
+
+// ------------------------------------------------------------------ data
+
+interface DataSource {
+  domains: string[];
+  vocabSize: number;
+  /** A fresh sampler of training micro-batches (one domain each), seeded per run. */
+  trainSampler(seed: number): (domain: number, rows: number, T: number) => { inputs: Int32Array; targets: Int32Array };
+  /** Fixed held-out batches per domain. */
+  heldout: { inputs: Int32Array; targets: Int32Array; rows: number }[][];
+  /** Token ids shared by all domains (markov only). */
+  isShared: ((id: number) => boolean) | null;
+}
+
+function markovSource(c: GlobalBatchLBLConfig): DataSource {
+  const m = new MarkovDomains(c.markov);
+  const held = new SeededRng(`heldout:${m.options.seed}`);
+  const heldout = Array.from({ length: m.numDomains }, (_, d) => {
+    const out = [];
+    for (let left = c.heldoutSeqsPerDomain; left > 0; left -= c.evalBatch) {
+      const rows = Math.min(left, c.evalBatch);
+      out.push({ ...m.batch(d, rows, c.seqLen, held), rows });
+    }
+    return out;
+  });
+  return {
+    domains: Array.from({ length: m.numDomains }, (_, d) => `d${d}`),
+    vocabSize: m.vocabSize,
+    trainSampler: (seed) => {
+      const rng = new SeededRng(`train:${seed}`);
+      return (d, rows, T) => m.batch(d, rows, T, rng);
+    },
+    heldout,
+    isShared: (id) => m.isShared(id),
+  };
+}
+
+function realSource(c: GlobalBatchLBLConfig): DataSource {
+  const domains = c.real.domains;
+  const docs = buildCorpus({ domains, bytesPerDomain: c.real.bytesPerDomain, seed: 0 });
+  const splits = splitByDocument(docs, { train: 0.9, valid: 0.1, test: 0, seed: 0 });
+  // A small BPE sample keeps tokenizer training to seconds.
+  const sample: string[] = [];
+  for (const d of domains) {
+    let used = 0;
+    for (const doc of splits.train) if (doc.domain === d && used < 20_000) (sample.push(doc.text), (used += doc.text.length));
+  }
+  const tok = BPETokenizer.train(sample, { vocabSize: c.real.vocabSize, specialTokens: ['<eos>'] });
+  const eos = tok.specialId('<eos>');
+  const train = tokenizeDocuments(tok, splits.train, eos);
+  const valid = tokenizeDocuments(tok, splits.valid, eos);
+  const heldout = domains.map((d) => {
+    const b = new Batcher(valid, { batchSize: 1, seqLen: c.seqLen, mode: 'per-domain', shuffle: false, domains: [d] });
+    const n = Math.min(c.heldoutSeqsPerDomain, b.windowsPerDomain.get(d)!);
+    const out = [];
+    for (let left = n; left > 0; left -= c.evalBatch) {
+      const rows = Math.min(left, c.evalBatch);
+      const bs = Array.from({ length: rows }, () => b.next());
+      const cat = (k: 'inputs' | 'targets') => Int32Array.from(bs.flatMap((x) => Array.from(x[k])));
+      out.push({ inputs: cat('inputs'), targets: cat('targets'), rows });
+    }
+    return out;
+  });
+  return {
+    domains,
+    vocabSize: tok.vocabSize,
+    trainSampler: (seed) => {
+      // One batcher per domain so each micro-batch is domain-pure whatever the order of requests.
+      const bs = new Map<string, Batcher>();
+      return (d, rows, T) => {
+        const key = `${d}:${rows}`;
+        if (!bs.has(key)) bs.set(key, new Batcher(train, { batchSize: rows, seqLen: T, mode: 'per-domain', seed, domains: [domains[d]] }));
+        const b = bs.get(key)!.next();
+        return { inputs: b.inputs, targets: b.targets };
+      };
+    },
+    heldout,
+    isShared: null,
+  };
+}
+
+// ------------------------------------------------------------------ simulated data parallelism
+
+/**
+ * An all-reduce of (E) count vectors over R simulated replicas living in one process. A real
+ * collective blocks until every rank has contributed; here the step runs in two phases instead:
+ * 'gather' (each replica's balancer is asked for its fractions, which calls allReduce once per layer
+ * with its local counts: stashed, identity returned), then 'reduce' (each replica's loss() calls it
+ * again in the same layer order and gets the sum over replicas).
+ */
+class SimulatedCollective {
+  private stash: Tensor[][] = [];
+  private phase: 'gather' | 'reduce' = 'gather';
+  private replica = 0;
+  private call = 0;
+  constructor(private readonly engine: Engine) {}
+
+  begin(phase: 'gather' | 'reduce', replica: number): void {
+    this.phase = phase;
+    this.replica = replica;
+    this.call = 0;
+  }
+
+  readonly allReduce = (c: Tensor): Tensor => {
+    const i = this.call++;
+    if (this.phase === 'gather') {
+      (this.stash[this.replica] ??= [])[i] = this.engine.keep(c.clone());
+      return c;
+    }
+    return this.stash.map((s) => s[i]).reduce((a, b) => a.add(b));
+  };
+
+  clear(): void {
+    for (const s of this.stash) for (const t of s) t?.dispose();
+    this.stash = [];
+  }
+}
+
+// ------------------------------------------------------------------ metrics
+
+/** MI (nats) between domain and expert from per-domain selection counts (Dm, E) and tokens (Dm). */
+export function mutualInformation(byDomain: number[][], tokens: number[]): number {
+  const total = tokens.reduce((a, v) => a + v, 0);
+  const rows = byDomain.map((r) => {
+    const s = r.reduce((a, v) => a + v, 0);
+    return r.map((v) => (s > 0 ? v / s : 0));
+  });
+  const pi = tokens.map((t) => t / total);
+  const qbar = rows[0].map((_, i) => rows.reduce((a, r, d) => a + pi[d] * r[i], 0));
+  return rows.reduce((a, r, d) => a + pi[d] * r.reduce((b, v, i) => b + (v > 0 ? v * Math.log(v / qbar[i]) : 0), 0), 0);
+}
+
+const stat = (xs: number[]): Stat => ({ mean: xs.reduce((a, b) => a + b, 0) / xs.length, perSeed: xs });
+
+interface SeedResult {
+  mi: number;
+  miShared: number | null;
+  heldoutLoss: number;
+  perDomain: number[];
+  imbalance: number;
+  topkScoreSum: number;
+  routing: number[][][];
+  layers: string[];
+  trainLoss: number;
+  wallSec: number;
+}
+
+// ------------------------------------------------------------------ one run
+
+async function trainOne(engine: Engine, c: GlobalBatchLBLConfig, data: DataSource, arm: Arm, seed: number, log: (s: string) => void): Promise<SeedResult & { parameters: number }> {
+  await engine.sync();
+  const t0 = performance.now();
+  engine.manualSeed(seed);
+  const D = data.domains.length;
+  const T = c.seqLen;
+  const model = new TransformerLM(engine, {
+    vocabSize: data.vocabSize, dModel: c.model.dModel, nLayers: c.model.nLayers, nHeads: c.model.nHeads, maxSeqLen: T, dropout: 0,
+    ffn: 'moe', dFF: c.model.dFF,
+    moe: { numExperts: c.model.numExperts, topK: c.model.topK, scoring: 'softmax', renormalize: false, lblWeight: c.lblWeight, zLossWeight: c.zLossWeight },
+  });
+  const R = c.replicas;
+  const G = D * c.microBatchesPerDomain; // micro-batches per optimizer step
+  if (G % R !== 0) throw new RangeError(`global-batch-lbl: ${G} micro-batches per step do not split over ${R} replicas`);
+  if (R > 1 && arm === 'buffer') throw new RangeError('global-batch-lbl: the buffer arm is not simulated over replicas (its all-reduce runs inside each forward)');
+  const collective = R > 1 ? new SimulatedCollective(engine) : null;
+  // One balancer per replica; replica 0's is the model's (disposed with it). The MoE layers report to
+  // whichever balancer is installed while a replica's micro-batches run forward.
+  const balancers = Array.from({ length: R }, (_, r) => new LoadBalancer(engine, { scope: arm, allReduce: collective?.allReduce, seed: seed * 1000 + r }));
+  model.setLoadBalancer(balancers[0]);
+  const use = (r: number) => model.moeLayers.forEach((m) => m.setLoadBalancer(balancers[r]));
+  const opt = new AdamW(model.parameters(), { lr: c.lr, weightDecay: c.weightDecay, betas: [0.9, 0.98] });
+  const sched = new LRScheduler(opt, cosineSchedule({ warmupSteps: c.warmupSteps, totalSteps: c.steps, minLr: 0.1 }));
+  const sample = data.trainSampler(seed);
+  const upload = (b: { inputs: Int32Array; targets: Int32Array }, rows: number) => ({
+    inputs: engine.tensor(b.inputs, [rows, T], { dtype: 'i32' }),
+    targets: engine.tensor(b.targets, [rows, T], { dtype: 'i32' }),
+  });
+  // Domain-packed micro-batches, domains in turn; replica r holds the contiguous block r of them.
+  const order = Array.from({ length: G }, (_, g) => g % D);
+  const perReplica = G / R;
+  let lossAcc: Tensor | null = null;
+  let lastTrain = NaN;
+
+  for (let step = 0; step < c.steps; step++) {
+    const batches = order.map((d) => upload(sample(d, c.seqsPerMicroBatch, T), c.seqsPerMicroBatch));
+    const ce = engine.tidy(() => {
+      opt.zeroGrad();
+      const ces: Tensor[] = [];
+      if (arm === 'micro' || arm === 'buffer') {
+        // Gradient accumulation, one forward/backward per micro-batch: f is known at each micro-step.
+        for (let r = 0; r < R; r++) {
+          use(r);
+          for (let j = 0; j < perReplica; j++) {
+            const b = batches[r * perReplica + j];
+            const l = model.loss(b.inputs, b.targets);
+            l.add(balancers[r].loss().mul(R)).div(G).backward();
+            ces.push(l.detach());
+          }
+        }
+      } else {
+        // Global and shuffle: f needs every micro-batch's counts, so all forwards run first (graphs kept),
+        // then one backward per replica of its Σ_j ce_j / G + aux_r / R.
+        const perR: Tensor[][] = [];
+        for (let r = 0; r < R; r++) {
+          use(r);
+          perR.push(batches.slice(r * perReplica, (r + 1) * perReplica).map((b) => model.loss(b.inputs, b.targets)));
+          if (collective) {
+            collective.begin('gather', r);
+            balancers[r].expertFractions().dispose();
+          }
+        }
+        for (let r = 0; r < R; r++) {
+          collective?.begin('reduce', r);
+          const aux = balancers[r].loss();
+          engine.stack(perR[r]).sum().div(G).add(aux.div(R)).backward();
+          ces.push(...perR[r].map((l) => l.detach()));
+        }
+        collective?.clear();
+      }
+      clipGradNorm(model.parameters(), 1.0).dispose();
+      opt.step();
+      for (const b of balancers) b.endStep();
+      return engine.stack(ces).mean();
+    });
+    sched.step();
+    for (const b of batches) (b.inputs.dispose(), b.targets.dispose());
+    const acc: Tensor = lossAcc ? engine.keep(lossAcc.add(ce)) : ce;
+    if (lossAcc) (lossAcc.dispose(), ce.dispose());
+    lossAcc = acc;
+    if ((step + 1) % c.logEvery === 0 || step + 1 === c.steps) {
+      const n = (step % c.logEvery) + 1;
+      lastTrain = (await lossAcc.item()) / n;
+      lossAcc.dispose();
+      lossAcc = null;
+      log(`  ${arm.padEnd(7)} seed ${seed}  step ${String(step + 1).padStart(4)}/${c.steps}  train loss ${lastTrain.toFixed(3)}  (${((performance.now() - t0) / 1000).toFixed(1)}s, ${engine.memory().liveBuffers} buffers)`);
+    }
+  }
+  use(0);
+  const ev = await evaluate(engine, model, c, data);
+  for (const b of balancers.slice(1)) b.dispose();
+  opt.dispose();
+  const parameters = model.numParameters();
+  model.dispose();
+  return { ...ev, trainLoss: lastTrain, wallSec: (performance.now() - t0) / 1000, parameters };
+}
+
+/** Held-out loss per domain and routing statistics, with one readback at the end. */
+async function evaluate(engine: Engine, model: TransformerLM, c: GlobalBatchLBLConfig, data: DataSource): Promise<Omit<SeedResult, 'trainLoss' | 'wallSec'>> {
+  const D = data.domains.length, E = c.model.numExperts, K = c.model.topK, T = c.seqLen;
+  const L = model.moeLayers.length;
+  const monitor = new RoutingMonitor(engine, { numDomains: D });
+  model.setRoutingMonitor(monitor);
+  model.eval();
+  // Router hooks: Σ top-k softmax scores, and per-domain selections of shared tokens only.
+  const scoreSum: (Tensor | null)[] = Array(L).fill(null);
+  const sharedSel: (Tensor | null)[][] = Array.from({ length: L }, () => Array(D).fill(null));
+  let cur = { domain: 0, shared: null as Tensor | null };
+  const accum = (old: Tensor | null, t: Tensor) => {
+    const n = engine.keep(old ? old.add(t) : t.clone());
+    old?.dispose();
+    return n;
+  };
+  const unhook = model.moeLayers.map((m, l) =>
+    model.registerHook(`${m.name}.router`, (logits) => {
+      engine.noGrad(() => engine.tidy(() => {
+        const top = topk(logits.softmax(-1), K, -1);
+        scoreSum[l] = accum(scoreSum[l], top.values.sum());
+        if (cur.shared) sharedSel[l][cur.domain] = accum(sharedSel[l][cur.domain], cur.shared.matmul(oneHot(top.indices, E).to('f32').sum(1))); // (1, E)
+      }));
+    }),
+  );
+  const losses: Tensor[][] = data.heldout.map(() => []);
+  let tokens = 0;
+  const sharedTokens = Array(D).fill(0);
+  engine.noGrad(() => {
+    data.heldout.forEach((batches, d) => {
+      for (const b of batches) {
+        const inputs = engine.tensor(b.inputs, [b.rows, T], { dtype: 'i32' });
+        const targets = engine.tensor(b.targets, [b.rows, T], { dtype: 'i32' });
+        const ids = engine.full([b.rows], d, { dtype: 'i32' });
+        let shared: Tensor | null = null;
+        if (data.isShared) {
+          const mask = Float32Array.from(b.inputs, (id) => (data.isShared!(id) ? 1 : 0));
+          sharedTokens[d] += mask.reduce((a, v) => a + v, 0);
+          shared = engine.tensor(mask, [1, mask.length]);
+        }
+        cur = { domain: d, shared };
+        monitor.setDomains(ids);
+        // Weighted by rows so the domain mean is per token.
+        losses[d].push(engine.keep(engine.tidy(() => model.loss(inputs, targets).mul(b.rows))));
+        tokens += b.rows * T;
+        for (const t of [inputs, targets, ids, shared]) t?.dispose();
+      }
+    });
+  });
+  unhook.forEach((u) => u());
+  model.setRoutingMonitor(null);
+  model.train();
+  const stats = await monitor.read();
+  monitor.dispose();
+  const perDomain = await Promise.all(losses.map(async (ls, d) => {
+    const rows = data.heldout[d].reduce((a, b) => a + b.rows, 0);
+    const v = (await Promise.all(ls.map((l) => l.item()))).reduce((a, b) => a + b, 0) / rows;
+    ls.forEach((l) => l.dispose());
+    return v;
+  }));
+  const routing = stats.layers.map((l) => l.byDomain!.map((row, d) => row.map((v) => v / l.domainTokens![d])));
+  const mis = stats.layers.map((l) => mutualInformation(l.byDomain!, l.domainTokens!));
+  const imb = stats.layers.map((l) => {
+    const tot = l.counts.reduce((a, v) => a + v, 0);
+    return Math.max(...l.counts.map((v) => v / tot)) * E;
+  });
+  const ss = await Promise.all(scoreSum.map(async (t) => (t ? (await t.item()) / tokens : NaN)));
+  let miShared: number | null = null;
+  if (data.isShared) {
+    const per = await Promise.all(sharedSel.map(async (row) => Promise.all(row.map(async (t) => (t ? Array.from(await t.data()) : Array(E).fill(0))))));
+    miShared = per.reduce((a, rows) => a + mutualInformation(rows, sharedTokens), 0) / L;
+  }
+  for (const t of [...scoreSum, ...sharedSel.flat()]) t?.dispose();
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return {
+    mi: mean(mis), miShared, heldoutLoss: mean(perDomain), perDomain, imbalance: Math.max(...imb), topkScoreSum: mean(ss), routing, layers: stats.layers.map((l) => l.name),
+  };
+}
+
+// ------------------------------------------------------------------ the method
+
+export async function run(engine: Engine, config: Partial<GlobalBatchLBLConfig> = {}, io: RunIO = {}): Promise<Report> {
+  const c = makeConfig(config);
+  const log = io.log ?? (() => {});
+  const t0 = performance.now();
+  const data = c.corpus === 'real' ? realSource(c) : markovSource(c);
+  const G = data.domains.length * c.microBatchesPerDomain;
+  log(`global-batch-lbl: ${c.corpus} corpus (${data.domains.length} domains, vocab ${data.vocabSize}); ${c.model.numExperts} experts top-${c.model.topK}, ` +
+    `${G} domain-packed micro-batches × ${c.seqsPerMicroBatch} seqs × T ${c.seqLen} per step over ${c.replicas} replica(s), α ${c.lblWeight}, ${c.steps} steps; arms ${c.arms.join(', ')}; seeds ${c.seeds.join(', ')}`);
+  const arms: Partial<Record<Arm, ArmReport>> = {};
+  let parameters = 0;
+  for (const arm of c.arms) {
+    const rs: SeedResult[] = [];
+    for (const seed of c.seeds) {
+      const e = io.newEngine ? await io.newEngine() : engine;
+      let r;
+      try {
+        r = await trainOne(e, c, data, arm, seed, log);
+      } finally {
+        if (e !== engine) e.destroy();
+      }
+      parameters = r.parameters;
+      rs.push(r);
+      log(`  ${arm.padEnd(7)} seed ${seed}  held-out loss ${r.heldoutLoss.toFixed(4)}  MI ${r.mi.toFixed(3)}${r.miShared !== null ? ` (shared tokens ${r.miShared.toFixed(3)})` : ''}  imbalance ${r.imbalance.toFixed(2)}  top-k score sum ${r.topkScoreSum.toFixed(3)}`);
+    }
+    const L = rs[0].routing.length;
+    arms[arm] = {
+      mi: stat(rs.map((r) => r.mi)),
+      miShared: data.isShared ? stat(rs.map((r) => r.miShared!)) : null,
+      heldoutLoss: stat(rs.map((r) => r.heldoutLoss)),
+      heldoutLossPerDomain: { mean: data.domains.map((_, d) => rs.reduce((a, r) => a + r.perDomain[d], 0) / rs.length), perSeed: rs.map((r) => r.perDomain) },
+      imbalance: stat(rs.map((r) => r.imbalance)),
+      topkScoreSum: stat(rs.map((r) => r.topkScoreSum)),
+      routing: {
+        layers: rs[0].layers,
+        mean: Array.from({ length: L }, (_, l) => rs[0].routing[l].map((row, d) => row.map((_, i) => rs.reduce((a, r) => a + r.routing[l][d][i], 0) / rs.length))),
+        perSeed: rs.map((r) => r.routing),
+      },
+      trainLoss: stat(rs.map((r) => r.trainLoss)),
+      wallSec: stat(rs.map((r) => r.wallSec)),
+    };
+  }
+  return { method: 'global-batch-lbl', config: c, domains: data.domains, vocabSize: data.vocabSize, parameters, arms, wallSec: (performance.now() - t0) / 1000 };
+}
