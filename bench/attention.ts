@@ -6,6 +6,7 @@
 // skipped causal tiles show up as speed.
 import { flashAttention, type Engine, type Tensor } from '../engine/index.js';
 import { composedAttention } from '../nn/index.js';
+import { timeCalls } from './timing.js';
 
 export interface AttentionBenchRow {
   name: string;
@@ -14,16 +15,9 @@ export interface AttentionBenchRow {
   gflops?: number;
 }
 
-async function time(engine: Engine, fn: () => Tensor[], iters: number): Promise<number> {
-  const once = () => {
-    for (const t of engine.tidy(fn)) t.dispose();
-  };
-  for (let i = 0; i < 2; i++) once();
-  await engine.sync();
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) once();
-  await engine.sync();
-  return (performance.now() - t0) / iters;
+/** Median ms per call (bench/timing.ts), disposing what each call returns. */
+function time(engine: Engine, fn: () => Tensor[], iters: number): Promise<number> {
+  return timeCalls(() => engine.tidy(fn).forEach((t) => t.dispose()), () => engine.sync(), { maxReps: iters });
 }
 
 export async function benchAttention(engine: Engine, add: (row: AttentionBenchRow) => void, opts: { small: boolean }): Promise<void> {

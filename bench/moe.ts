@@ -4,6 +4,7 @@
 // computation (every expert on every token). Forward, then forward + backward. Times are wall-clock
 // over several calls between GPU syncs; the loop waits for its readback on every call, as it must.
 import { expertFFN, expertFFNDense, expertFFNLoop, type Engine, type Tensor } from '../engine/index.js';
+import { timeCalls } from './timing.js';
 
 export interface MoEBenchRow {
   name: string;
@@ -27,15 +28,6 @@ function routerIndices(N: number, k: number, E: number, seed: number): Int32Arra
   return out;
 }
 
-async function timeCalls(engine: Engine, fn: () => Promise<void> | void, iters: number): Promise<number> {
-  await fn(); // warm-up: pipelines compile here
-  await engine.sync();
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) await fn();
-  await engine.sync();
-  return (performance.now() - t0) / iters;
-}
-
 export async function benchMoE(engine: Engine, add: (row: MoEBenchRow) => void, opts: { small: boolean }): Promise<void> {
   const k = 2;
   const [N, D, F] = opts.small ? [256, 128, 256] : [4096, 512, 1024];
@@ -56,7 +48,7 @@ export async function benchMoE(engine: Engine, add: (row: MoEBenchRow) => void, 
       dense: () => engine.noGrad(() => expertFFNDense(x, idx, w, w1, w2)).dispose(),
     };
     for (const [name, fn] of Object.entries(fwd)) {
-      add({ name: `moe ${name} E=${E}`, shape, msPerCall: await timeCalls(engine, fn, iters) });
+      add({ name: `moe ${name} E=${E}`, shape, msPerCall: await timeCalls(fn, () => engine.sync(), { samples: 3, maxReps: iters }) });
     }
 
     // Forward + backward: gradients for x, the gate weights, W1 and W2.
@@ -72,7 +64,7 @@ export async function benchMoE(engine: Engine, add: (row: MoEBenchRow) => void, 
       dense: () => withGrad(([a, b, c, d]) => expertFFNDense(a, idx, b, c, d)),
     };
     for (const [name, fn] of Object.entries(bwd)) {
-      add({ name: `moe ${name} E=${E} fwd+bwd`, shape, msPerCall: await timeCalls(engine, fn, iters) });
+      add({ name: `moe ${name} E=${E} fwd+bwd`, shape, msPerCall: await timeCalls(fn, () => engine.sync(), { samples: 3, maxReps: iters }) });
     }
     for (const t of [...params, idx, gy]) t.dispose();
   }

@@ -2,6 +2,7 @@
 // composed from existing ops: softmax, topk (bitonic sort + gather), column sums of the
 // probabilities, a one-hot histogram of the indices, and logsumexp. Forward only, no autograd.
 import { oneHot, softmax, topk, topkRouter, type Engine, type Tensor } from '../engine/index.js';
+import { timeCalls } from './timing.js';
 
 export async function benchRouter(
   engine: Engine,
@@ -10,15 +11,8 @@ export async function benchRouter(
 ): Promise<void> {
   const n = opts.small ? 1024 : 4096;
   const iters = opts.small ? 10 : 50;
-  const time = async (fn: () => Tensor[]): Promise<number> => {
-    const once = () => engine.noGrad(() => engine.tidy(fn)).forEach((t) => t.dispose());
-    for (let i = 0; i < 2; i++) once();
-    await engine.sync();
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) once();
-    await engine.sync();
-    return (performance.now() - t0) / iters;
-  };
+  const time = (fn: () => Tensor[]): Promise<number> =>
+    timeCalls(() => engine.noGrad(() => engine.tidy(fn)).forEach((t) => t.dispose()), () => engine.sync(), { maxReps: iters });
   for (const e of [8, 64, 256]) {
     const k = e === 8 ? 2 : e === 64 ? 4 : 8;
     const shape = `[${n}, ${e}] k=${k}`;
