@@ -53,6 +53,15 @@ describe('method global-batch-lbl', function () {
     for (const arm of [micro, global, shuffle]) for (const m of arm.routing.mean) for (const row of m) expect(row.reduce((a, v) => a + v, 0)).to.be.closeTo(2, 1e-4);
   });
 
+  it('balance sweep: a group of one micro-batch is exactly the micro arm, a larger group specialises more', async function () {
+    const r = await run(engine, { ...QUICK, seeds: [0], steps: 8, heldoutSeqsPerDomain: 8, arms: ['micro'], balanceSweep: [1, 4] }, { newEngine: () => newEngine() });
+    const [one, all] = r.balanceSweep!;
+    expect(one.heldoutLoss.mean, 'group 1 = micro (same losses, same f per micro-batch)').to.equal(r.arms.micro!.heldoutLoss.mean);
+    expect(one.mi.mean).to.equal(r.arms.micro!.mi.mean);
+    expect(all.sequences).to.equal(4 * QUICK.microBatchesPerDomain! * 2);
+    expect(all.mi.mean, 'pooling f over the whole step specialises more than one micro-batch').to.be.greaterThan(one.mi.mean);
+  });
+
   it('writes report.json and the plots', async function () {
     if (!report) this.skip();
     const dir = await mkdtemp(join(tmpdir(), 'kiln-lbl-'));

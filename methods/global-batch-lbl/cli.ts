@@ -1,4 +1,4 @@
-// `npm run method -- global-batch-lbl [--quick] [--seeds=N] [--steps=N] [--out=DIR] [--arms=a,b] [--replicas=N] [--corpus=real]`
+// `npm run method -- global-batch-lbl [--quick] [--seeds=N] [--steps=N] [--out=DIR] [--arms=a,b] [--replicas=N] [--corpus=real] [--balance-sweep=1,2,4,8]`
 import type { Engine } from '../../engine/index.js';
 import { DEFAULTS, QUICK, makeConfig, type Arm, type GlobalBatchLBLConfig } from './config.js';
 import { writeArtifacts, summaryTable } from './plots.js';
@@ -20,10 +20,14 @@ export async function main(engine: Engine, flags: Record<string, string | true>,
   if (typeof flags.arms === 'string') o.arms = flags.arms.split(',') as Arm[];
   if (flags.corpus === 'real' || flags.corpus === 'markov') o.corpus = flags.corpus;
   if (typeof flags.alpha === 'string') o.lblWeight = Number(flags.alpha);
+  if (typeof flags['balance-sweep'] === 'string') o.balanceSweep = flags['balance-sweep'].split(',').map(Number);
   const config = makeConfig(flags.quick ? QUICK : {}, o);
   const out = config.out ?? DEFAULTS.out;
   const report = await run(engine, config, { log: (s) => console.log(s), newEngine });
   console.log(`\n${summaryTable(report)}\n(seed mean [per seed]; ${report.wallSec.toFixed(1)}s)`);
+  for (const b of report.balanceSweep ?? []) {
+    console.log(`balance group ${b.group} micro-batches (${b.sequences} sequences): MI ${b.mi.mean.toFixed(3)}  held-out loss ${b.heldoutLoss.mean.toFixed(4)}  imbalance ${b.imbalance.mean.toFixed(2)}`);
+  }
   const paths = await writeArtifacts(report, out);
   console.log(`wrote ${paths.join(', ')}`);
 }

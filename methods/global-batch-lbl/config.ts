@@ -35,6 +35,11 @@ export interface GlobalBatchLBLConfig {
   logEvery: number;
   /** Output folder of report.json and the plots (CLI). */
   out: string;
+  /**
+   * Balance-BSZ sweep (spec §1(a).8): also run the global arm with f pooled over groups of this many
+   * consecutive micro-batches of a replica (1 = one micro-batch, like micro; all = global). Empty: off.
+   */
+  balanceSweep: number[];
 }
 
 export const DEFAULTS: GlobalBatchLBLConfig = {
@@ -58,6 +63,7 @@ export const DEFAULTS: GlobalBatchLBLConfig = {
   evalBatch: 32,
   logEvery: 20,
   out: 'runs/global-batch-lbl',
+  balanceSweep: [],
 };
 
 /** The test preset: fewer steps and micro-batches, two seeds, smaller held-out set. */
@@ -78,5 +84,6 @@ export function makeConfig(...overrides: Partial<GlobalBatchLBLConfig>[]): Globa
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`global-batch-lbl: ${k} must be a positive integer, got ${c[k]}`);
   }
   if (!c.seeds.length) throw new RangeError('global-batch-lbl: at least one seed');
+  for (const g of c.balanceSweep) if (!Number.isInteger(g) || g < 1) throw new RangeError(`global-batch-lbl: balance group sizes must be positive integers, got ${g}`);
   return c;
 }

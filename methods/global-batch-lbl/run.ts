@@ -44,6 +44,8 @@ export interface Report {
   vocabSize: number;
   parameters: number;
   arms: Partial<Record<Arm, ArmReport>>;
+  /** The global arm with f pooled over groups of `group` micro-batches (`sequences` sequences), when asked. */
+  balanceSweep?: { group: number; sequences: number; mi: Stat; heldoutLoss: Stat; imbalance: Stat }[];
   wallSec: number;
 }
 
@@ -206,7 +208,11 @@ interface SeedResult {
 
 // ------------------------------------------------------------------ one run
 
-async function trainOne(engine: Engine, c: GlobalBatchLBLConfig, data: DataSource, arm: Arm, seed: number, log: (s: string) => void): Promise<SeedResult & { parameters: number }> {
+async function trainOne(
+  engine: Engine, c: GlobalBatchLBLConfig, data: DataSource, arm: Arm, seed: number, log: (s: string) => void,
+  /** Global and shuffle arms: micro-batches per balance group (default: all of a replica's). */
+  balanceGroup?: number,
+): Promise<SeedResult & { parameters: number }> {
   await engine.sync();
   const t0 = performance.now();
   engine.manualSeed(seed);
@@ -221,6 +227,9 @@ async function trainOne(engine: Engine, c: GlobalBatchLBLConfig, data: DataSourc
   const G = D * c.microBatchesPerDomain; // micro-batches per optimizer step
   if (G % R !== 0) throw new RangeError(`global-batch-lbl: ${G} micro-batches per step do not split over ${R} replicas`);
   if (R > 1 && arm === 'buffer') throw new RangeError('global-batch-lbl: the buffer arm is not simulated over replicas (its all-reduce runs inside each forward)');
+  if (balanceGroup !== undefined && (R > 1 || G % balanceGroup !== 0)) {
+    throw new RangeError(`global-batch-lbl: a balance group of ${balanceGroup} needs one replica and must divide the ${G} micro-batches of a step`);
+  }
   const collective = R > 1 ? new SimulatedCollective(engine) : null;
   // One balancer per replica; replica 0's is the model's (disposed with it). The MoE layers report to
   // whichever balancer is installed while a replica's micro-batches run forward.
@@ -259,22 +268,32 @@ async function trainOne(engine: Engine, c: GlobalBatchLBLConfig, data: DataSourc
       } else {
         // Global and shuffle: f needs every micro-batch's counts, so all forwards run first (graphs kept),
         // then one backward per replica of its Σ_j ce_j / G + aux_r / R.
-        const perR: Tensor[][] = [];
-        for (let r = 0; r < R; r++) {
-          use(r);
-          perR.push(batches.slice(r * perReplica, (r + 1) * perReplica).map((b) => model.loss(b.inputs, b.targets)));
-          if (collective) {
-            collective.begin('gather', r);
-            balancers[r].expertFractions().dispose();
+        const group = balanceGroup ?? perReplica;
+        if (group < perReplica) {
+          // Balance-BSZ sweep (one replica): f pooled over each group of `group` micro-batches.
+          for (let g0 = 0; g0 < G; g0 += group) {
+            const ls = batches.slice(g0, g0 + group).map((b) => model.loss(b.inputs, b.targets));
+            engine.stack(ls).sum().div(G).add(balancers[0].loss().mul(ls.length / G)).backward();
+            ces.push(...ls.map((l) => l.detach()));
           }
+        } else {
+          const perR: Tensor[][] = [];
+          for (let r = 0; r < R; r++) {
+            use(r);
+            perR.push(batches.slice(r * perReplica, (r + 1) * perReplica).map((b) => model.loss(b.inputs, b.targets)));
+            if (collective) {
+              collective.begin('gather', r);
+              balancers[r].expertFractions().dispose();
+            }
+          }
+          for (let r = 0; r < R; r++) {
+            collective?.begin('reduce', r);
+            const aux = balancers[r].loss();
+            engine.stack(perR[r]).sum().div(G).add(aux.div(R)).backward();
+            ces.push(...perR[r].map((l) => l.detach()));
+          }
+          collective?.clear();
         }
-        for (let r = 0; r < R; r++) {
-          collective?.begin('reduce', r);
-          const aux = balancers[r].loss();
-          engine.stack(perR[r]).sum().div(G).add(aux.div(R)).backward();
-          ces.push(...perR[r].map((l) => l.detach()));
-        }
-        collective?.clear();
       }
       clipGradNorm(model.parameters(), 1.0).dispose();
       opt.step();
@@ -394,20 +413,25 @@ export async function run(engine: Engine, config: Partial<GlobalBatchLBLConfig> 
     `${G} domain-packed micro-batches × ${c.seqsPerMicroBatch} seqs × T ${c.seqLen} per step over ${c.replicas} replica(s), α ${c.lblWeight}, ${c.steps} steps; arms ${c.arms.join(', ')}; seeds ${c.seeds.join(', ')}`);
   const arms: Partial<Record<Arm, ArmReport>> = {};
   let parameters = 0;
-  for (const arm of c.arms) {
+  const runSeeds = async (arm: Arm, group?: number): Promise<SeedResult[]> => {
     const rs: SeedResult[] = [];
     for (const seed of c.seeds) {
       const e = io.newEngine ? await io.newEngine() : engine;
       let r;
       try {
-        r = await trainOne(e, c, data, arm, seed, log);
+        r = await trainOne(e, c, data, arm, seed, log, group);
       } finally {
         if (e !== engine) e.destroy();
       }
       parameters = r.parameters;
       rs.push(r);
-      log(`  ${arm.padEnd(7)} seed ${seed}  held-out loss ${r.heldoutLoss.toFixed(4)}  MI ${r.mi.toFixed(3)}${r.miShared !== null ? ` (shared tokens ${r.miShared.toFixed(3)})` : ''}  imbalance ${r.imbalance.toFixed(2)}  top-k score sum ${r.topkScoreSum.toFixed(3)}`);
+      const label = group === undefined ? arm : `${arm}/${group}`;
+      log(`  ${label.padEnd(7)} seed ${seed}  held-out loss ${r.heldoutLoss.toFixed(4)}  MI ${r.mi.toFixed(3)}${r.miShared !== null ? ` (shared tokens ${r.miShared.toFixed(3)})` : ''}  imbalance ${r.imbalance.toFixed(2)}  top-k score sum ${r.topkScoreSum.toFixed(3)}`);
     }
+    return rs;
+  };
+  for (const arm of c.arms) {
+    const rs = await runSeeds(arm);
     const L = rs[0].routing.length;
     arms[arm] = {
       mi: stat(rs.map((r) => r.mi)),
@@ -425,5 +449,16 @@ export async function run(engine: Engine, config: Partial<GlobalBatchLBLConfig> 
       wallSec: stat(rs.map((r) => r.wallSec)),
     };
   }
-  return { method: 'global-batch-lbl', config: c, domains: data.domains, vocabSize: data.vocabSize, parameters, arms, wallSec: (performance.now() - t0) / 1000 };
+  const balanceSweep: Report['balanceSweep'] = [];
+  for (const group of c.balanceSweep) {
+    const rs = await runSeeds('global', group);
+    balanceSweep.push({
+      group, sequences: group * c.seqsPerMicroBatch,
+      mi: stat(rs.map((r) => r.mi)), heldoutLoss: stat(rs.map((r) => r.heldoutLoss)), imbalance: stat(rs.map((r) => r.imbalance)),
+    });
+  }
+  return {
+    method: 'global-batch-lbl', config: c, domains: data.domains, vocabSize: data.vocabSize, parameters, arms,
+    ...(balanceSweep.length ? { balanceSweep } : {}), wallSec: (performance.now() - t0) / 1000,
+  };
 }
