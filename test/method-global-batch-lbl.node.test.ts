@@ -13,7 +13,7 @@ import { MarkovDomains } from '../methods/global-batch-lbl/markov.js';
 import { writeArtifacts } from '../methods/global-batch-lbl/plots.js';
 import { mutualInformation, run, type Report } from '../methods/global-batch-lbl/run.js';
 import { SeededRng } from '../nn/index.js';
-import { gpuEngine, newEngine } from './helpers/gpu.js';
+import { gpuEngine } from './helpers/gpu.js';
 
 describe('method global-batch-lbl', function () {
   this.timeout(180_000);
@@ -41,7 +41,7 @@ describe('method global-batch-lbl', function () {
   });
 
   it('quick run: global specialises experts by domain, stays balanced; shuffle ≈ global; loss not worse', async function () {
-    report = await run(engine, { ...QUICK, arms: ['micro', 'global', 'shuffle'] }, { log: process.env.LBL_LOG ? (s) => console.log(s) : undefined, newEngine: () => newEngine() });
+    report = await run(engine, { ...QUICK, arms: ['micro', 'global', 'shuffle'] }, { log: process.env.LBL_LOG ? (s) => console.log(s) : undefined });
     const { micro, global, shuffle } = report.arms as Required<Report['arms']>;
     const line = (k: 'mi' | 'imbalance' | 'heldoutLoss') => `${k}: micro ${micro[k].perSeed.map((v) => v.toFixed(3))}, global ${global[k].perSeed.map((v) => v.toFixed(3))}, shuffle ${shuffle[k].perSeed.map((v) => v.toFixed(3))}`;
     const msg = [line('mi'), line('imbalance'), line('heldoutLoss')].join('; ');
@@ -54,7 +54,7 @@ describe('method global-batch-lbl', function () {
   });
 
   it('balance sweep: a group of one micro-batch is exactly the micro arm, a larger group specialises more', async function () {
-    const r = await run(engine, { ...QUICK, seeds: [0], steps: 8, heldoutSeqsPerDomain: 8, arms: ['micro'], balanceSweep: [1, 4] }, { newEngine: () => newEngine() });
+    const r = await run(engine, { ...QUICK, seeds: [0], steps: 8, heldoutSeqsPerDomain: 8, arms: ['micro'], balanceSweep: [1, 4] });
     const [one, all] = r.balanceSweep!;
     expect(one.heldoutLoss.mean, 'group 1 = micro (same losses, same f per micro-batch)').to.equal(r.arms.micro!.heldoutLoss.mean);
     expect(one.mi.mean).to.equal(r.arms.micro!.mi.mean);
