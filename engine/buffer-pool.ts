@@ -1,5 +1,12 @@
 // Size-class buffer pool. Tensors never own a GPUBuffer directly: they borrow one of a size class and
 // give it back on dispose, so a training loop reaches a steady state with no createBuffer calls.
+//
+// A free list hands out its oldest buffer (lowest serial), not the last one released: which buffer an
+// allocation gets then depends only on which buffers are free, not on the order they were disposed in,
+// so every step of a loop binds the same buffers and reuses the same cached bind groups. (With LIFO
+// lists the assignment permuted from step to step: ~90% of dispatches made a new bind group, and on
+// lavapipe every live bind group holds a memory mapping, so a long loop ran into the kernel's
+// vm.max_map_count and crashed.)
 
 import { DeviceError } from './errors.js';
 import { BufferUsage } from './gpu-constants.js';
@@ -26,7 +33,10 @@ export interface MemoryInfo {
 }
 
 export class BufferPool {
+  /** Per size class, free buffers sorted by descending serial (the oldest is popped from the end). */
   private free = new Map<number, GPUBuffer[]>();
+  private serials = new WeakMap<GPUBuffer, number>();
+  private nextSerial = 0;
   private pooledBytes = 0;
   private retired: GPUBuffer[] = [];
   private liveBuffers = 0;
@@ -63,12 +73,17 @@ export class BufferPool {
 
   private create(size: number): GPUBuffer {
     try {
-      return this.device.createBuffer({ size, usage: STORAGE_USAGE });
+      return this.serialise(this.device.createBuffer({ size, usage: STORAGE_USAGE }));
     } catch {
       // An allocation that fails at once: give the pooled memory back and try once more.
       this.evict();
-      return this.device.createBuffer({ size, usage: STORAGE_USAGE });
+      return this.serialise(this.device.createBuffer({ size, usage: STORAGE_USAGE }));
     }
+  }
+
+  private serialise(buf: GPUBuffer): GPUBuffer {
+    this.serials.set(buf, this.nextSerial++);
+    return buf;
   }
 
   release(buf: GPUBuffer): void {
@@ -81,7 +96,15 @@ export class BufferPool {
     }
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
-    list.push(buf);
+    // Insert keeping descending serials (lists are short: the buffers of one size class).
+    const serial = this.serials.get(buf)!;
+    let lo = 0, hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.serials.get(list[mid])! > serial) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buf);
     this.pooledBytes += size;
   }
 

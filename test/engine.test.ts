@@ -237,6 +237,26 @@ describe('engine internals', function () {
     x.dispose();
   });
 
+  it('reuses bind groups when tensors are disposed in a different order every step', async function () {
+    // Which pooled buffer an op gets must not depend on the order earlier tensors were disposed in,
+    // or a loop whose dispose order varies binds new buffer combinations every step (each live bind
+    // group costs lavapipe a memory mapping; a long run crashed at the kernel's map limit).
+    const x = engine.randn([64]);
+    const step = (i: number) => {
+      const ts = [x.exp(), x.neg(), x.abs(), x.sin()]; // four buffers of one size class
+      const y = engine.tidy(() => ts[0].add(ts[1]).mul(ts[2]).sub(ts[3]));
+      const order = [0, 1, 2, 3].sort((a, b) => ((a * 7 + i) % 5) - ((b * 7 + i) % 5) || a - b);
+      for (const k of order) ts[k].dispose();
+      y.dispose();
+    };
+    for (let i = 0; i < 5; i++) step(i);
+    const settled = engine.bindGroupCount;
+    for (let i = 5; i < 40; i++) step(i);
+    expect(engine.bindGroupCount, 'bind groups created by 35 more steps with permuted disposal').to.equal(settled);
+    await engine.sync();
+    x.dispose();
+  });
+
   it('destroys buffers leaving a full pool only after the commands that use them are submitted', async function () {
     // With a zero pool cap every released buffer leaves the pool. Here the exp output is released (at
     // the end of tidy) while the add that reads it is still only encoded: destroying it then would
