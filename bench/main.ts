@@ -2,7 +2,8 @@
 //  [--out=FILE.json] [--no-peers] [--peers=tfjs,ort,jaxjs] [--profile] [--replot=FILE.json]`: device ceilings, kiln's kernels and whole steps, with TF.js-WebGPU,
 // ONNX Runtime (WebGPU EP) and jax-js on the same adapter. Prints a table; --out writes the rows as
 // JSON ({ name, unit, kiln, tfjs?, ort?, jaxjs?, ceiling? }, higher is better) plus FILE.svg/.png.
-import { create, globals } from 'webgpu';
+import { globals } from 'webgpu';
+import { dawnGPU } from '../nn/node/gpu.js';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Engine } from '../engine/index.js';
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   const time: TimeOptions = { samples: 5, sampleMs: quick ? 60 : 300, maxReps: quick ? 20 : 100 };
 
   // Dawn quantises timestamps unless told not to; the ceilings' probes use them.
-  const gpu = create(['disable-dawn-features=timestamp_quantization']);
+  const gpu = dawnGPU(['disable-dawn-features=timestamp_quantization']);
   const engine = await Engine.create({ gpu });
   const c = engine.caps;
   const small = quick || c.isSoftware;

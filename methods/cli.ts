@@ -1,7 +1,7 @@
 // `npm run method -- <name> [--key=value …]`: runs one research method and writes its report.
 // Methods register in methods/registry.ts as they land (one folder each, see DESIGN.md §9).
-import { create } from 'webgpu';
 import { Engine } from '../engine/index.js';
+import { dawnGPU } from '../nn/node/gpu.js';
 import { METHODS } from './registry.js';
 
 const [name, ...rest] = process.argv.slice(2);
@@ -20,9 +20,9 @@ for (const a of rest) {
   }
   flags[m[1]] = m[2] ?? true;
 }
-const engine = await Engine.create({ gpu: create([]) });
+const engine = await Engine.create({ gpu: dawnGPU() });
 try {
-  await METHODS[name].main(engine, flags, () => Engine.create({ gpu: create([]) }));
+  await METHODS[name].main(engine, flags, () => Engine.create({ gpu: dawnGPU() }));
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

@@ -10,7 +10,6 @@
 //
 // Environment knobs (for quick runs and bigger machines): DEMO_STEPS (default 250), DEMO_BYTES (bytes
 // per domain, default 150000), DEMO_OUT (default runs/demo), DEMO_LBL_SCOPE (global, micro or buffer).
-import { create } from 'webgpu';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine, type Tensor } from '../engine/index.js';
@@ -18,7 +17,7 @@ import {
   AdamW, BPETokenizer, Batcher, LRScheduler, LoadBalancer, RoutingMonitor, TransformerLM, batchToTensors, type BalanceScope, clipGradNorm, cosineSchedule, generate, lossCurveSpec,
   saveCheckpoint, splitByDocument, tokenizeDocuments, train, type Document, type MetricRecord, type Series, type TransformerLMConfigInput,
 } from './index.js';
-import { buildCorpus, jsonlSink, nodeIO, terminalProgress, writeFileAtomic, writePlot, type DomainName } from './node/index.js';
+import { buildCorpus, dawnGPU, jsonlSink, nodeIO, terminalProgress, writeFileAtomic, writePlot, type DomainName } from './node/index.js';
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const OUT = process.env.DEMO_OUT ?? 'runs/demo';
@@ -47,7 +46,7 @@ const t0 = performance.now();
 const since = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
 
 async function main(): Promise<void> {
-  const engine = await Engine.create({ gpu: create([]) });
+  const engine = await Engine.create({ gpu: dawnGPU() });
   console.log(`kiln demo: a ${VOCAB}-token BPE Transformer LM on ${DOMAINS.join(', ')} (adapter: ${engine.caps.vendor} ${engine.caps.architecture || engine.caps.description})`);
   engine.manualSeed(SEED);
 

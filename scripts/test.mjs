@@ -18,9 +18,14 @@ function run(cmd, cmdArgs, parse) {
   if (r.error) throw r.error;
   const out = r.stdout.toString();
   process.stdout.write(out);
-  return { status: r.status ?? 1, ...parse(out) };
+  const counts = parse(out);
+  // A native crash (Dawn/lavapipe) ends the process with no summary; say so where a log's tail shows it.
+  const crash = r.signal ? `killed by ${r.signal}` : counts.passed + counts.failed === 0 && r.status ? `exited with ${r.status} and no summary` : null;
+  if (crash) crashes.push(`${cmdArgs.find((a) => /test\/\w+\.js$/.test(a))}: ${crash}; its last lines:\n${out.trimEnd().split('\n').slice(-8).join('\n')}`);
+  return { status: r.status ?? 1, ...counts };
 }
 
+const crashes = [];
 const count = (text, re) => Number(text.match(re)?.[1] ?? 0);
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let status = 0;
@@ -44,6 +49,7 @@ if (!args.includes('--node-only')) {
   status ||= r.status;
   for (const k of Object.keys(totals)) totals[k] += r[k];
 }
+for (const c of crashes) console.log(`\nCRASH ${c}`);
 if (status && totals.failed === 0) totals.failed = 1; // a crash with no summary still fails
 console.log(`\ntotal: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(status || totals.failed ? 1 : 0);
