@@ -129,15 +129,18 @@ function matmulKernel(a: Tensor, b: Tensor, batch: number[], M: number, K: numbe
   const kernelBatch = folded ? 1 : batchCount;
 
   const kind = chooseVariant(a, variant);
-  let constants: Record<string, number> = {};
+  let constants: Record<string, number | boolean> = {};
   let tileM = 128;
   let tileN = 64;
   if (kind === 'register') {
-    // A thin workgroup for matrix-vector shapes, so fewer invocations compute clamped duplicates.
+    // A thin workgroup for matrix-vector shapes, so fewer invocations compute clamped duplicates;
+    // 8-row / 8-col blocks per invocation where the product is big enough to fill them.
     const [wgx, wgy] = N <= 4 ? [1, 64] : rowsA <= 4 ? [64, 1] : [8, 8];
-    constants = { WGX: wgx, WGY: wgy };
-    tileM = 4 * wgy;
-    tileN = 4 * wgx;
+    const tall = wgy > 1 && rowsA >= 8 * wgy;
+    const wide = wgx > 1 && N >= 8 * wgx;
+    constants = { WGX: wgx, WGY: wgy, TALL: tall, WIDE: wide };
+    tileM = (tall ? 8 : 4) * wgy;
+    tileN = (wide ? 8 : 4) * wgx;
   }
   const groups = kernelBatch * Math.ceil(rowsA / tileM) * Math.ceil(N / tileN);
   engine.run({

@@ -36,8 +36,13 @@ const PAIRS: Pair[] = [
   { a: s([3, 2, 9], 'offset'), b: s([3, 9, 5], 'strided') },
   // Five batch dims that cannot merge: beyond the kernels' four, so both operands are materialised.
   { a: s([2, 1, 2, 1, 2, 2, 3]), b: s([1, 2, 1, 2, 1, 3, 2]), note: '5 batch dims' },
-  // Crosses the tiled variant's 128x64 tile and the register variant's 32x32 tile in both dims.
+  // Crosses the tiled variant's 128x64 tile and the register variant's 64x64 tile (8x8 blocks) in both dims.
   { a: s([130, 20]), b: s([20, 70]), grad: false },
+  // The register variant's other blocks: 8 rows x 4 cols, 4 x 8, and the thin workgroups' long blocks.
+  { a: s([70, 9]), b: s([9, 40]), grad: false, note: 'tall block' },
+  { a: s([40, 9]), b: s([9, 70], 'transposed'), grad: false, note: 'wide block' },
+  { a: s([3, 6]), b: s([6, 530]), grad: false, note: 'thin rows, wide block' },
+  { a: s([515, 6], 'strided'), b: s([6, 3]), grad: false, note: 'thin cols, tall block' },
   { a: s([2, 33, 17], 'transposed'), b: s([17, 65], 'strided'), grad: false },
 ];
 
