@@ -20,6 +20,23 @@ function time(engine: Engine, fn: () => Tensor[], iters: number): Promise<number
   return timeCalls(() => engine.tidy(fn).forEach((t) => t.dispose()), () => engine.sync(), { maxReps: iters });
 }
 
+/** Calls per sample: fewer at long lengths on a software adapter; enough to amortise the two syncs. */
+const itersFor = (T: number, small: boolean) => Math.max(3, Math.round((small ? 8 : 50) * (256 / T)));
+
+/**
+ * Median ms of one fused causal forward at (B, H, T, D) = (1, 4, T, 64), timed as the group's
+ * `attention fused fwd T=…` row, on fresh random inputs: main.ts calls it in alternation with the
+ * peers' unfused attention so that kiln and the peers see the same machine load.
+ */
+export async function timeFusedForward(engine: Engine, T: number, small: boolean): Promise<number> {
+  const [q, k, v] = [0, 1, 2].map(() => engine.randn([1, 4, T, 64]));
+  try {
+    return await time(engine, () => [flashAttention(q, k, v, { causal: true })], itersFor(T, small));
+  } finally {
+    for (const t of [q, k, v]) t.dispose();
+  }
+}
+
 export async function benchAttention(engine: Engine, add: (row: AttentionBenchRow) => void, opts: { small: boolean }): Promise<void> {
   const [B, H, D] = [1, 4, 64];
   const lengths = opts.small ? [128, 256, 512] : [128, 256, 512, 1024];
@@ -34,8 +51,7 @@ export async function benchAttention(engine: Engine, add: (row: AttentionBenchRo
     const v = engine.randn([B, H, T, D]).requiresGrad_();
     const g = engine.randn([B, H, T, D]);
     const flops = 4 * B * H * T * T * D;
-    // Fewer calls at long lengths on a software adapter; enough to amortise the two syncs.
-    const iters = Math.max(3, Math.round((opts.small ? 8 : 50) * (256 / T)));
+    const iters = itersFor(T, opts.small);
     for (const [name, fn] of impls) {
       const fwd = await time(engine, () => [engine.noGrad(() => fn(q, k, v))], iters);
       add({ name: `attention ${name} fwd T=${T}`, shape, msPerCall: fwd, gflops: flops / fwd / 1e6 });

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Engine } from '../engine/index.js';
 import { measureCeilings } from './ceilings.js';
-import { PEERS, formatTable, ratio, rowMatcher, tableCells, tableLine, TABLE_HEADER, type Row } from './format.js';
+import { PEERS, formatTable, median, ratio, rowMatcher, tableCells, tableLine, TABLE_HEADER, type Row } from './format.js';
 import { benchKernels } from './kernels.js';
 import { benchMoE } from './moe.js';
 import type { Peer } from './peers/peer.js';
@@ -31,6 +31,9 @@ const GROUP_NAMES: Record<string, string[]> = {
   moe: [8, 32, 64].flatMap((e) => ['dispatch', 'loop', 'dense'].flatMap((n) => [`moe ${n} E=${e}`, `moe ${n} E=${e} fwd+bwd`])),
   attention: [128, 256, 512, 1024].flatMap((t) => ['fused', 'composed'].flatMap((n) => [`attention ${n} fwd T=${t}`, `attention ${n} fwd+bwd T=${t}`])),
 };
+
+/** Rounds of [kiln, peers] for the rows with peers timed in alternation (attention fused fwd, dense train step). */
+const PEER_ROUNDS = 3;
 
 async function loadPeers(names: string[], time: TimeOptions, gpu: GPU): Promise<Peer[]> {
   // The peers find WebGPU through navigator.gpu (one Dawn instance shared with kiln); jax-js also
@@ -120,7 +123,8 @@ async function main(): Promise<void> {
     console.log(tableLine(tableCells(r)));
   };
   const peerNames = arg('no-peers') !== undefined ? [] : (arg('peers') ?? 'tfjs,ort,jaxjs').split(',').filter(Boolean);
-  const peers = group('core') ? await loadPeers(peerNames, time, gpu) : [];
+  // Peers have rows in the core group, the attention group (fused fwd rows) and the dense train step.
+  const peers = ['core', 'attention', 'steps'].some(group) ? await loadPeers(peerNames, time, gpu) : [];
 
   const ceilings = await measureCeilings(engine.device, { small });
   console.log(`ceilings (${ceilings.timer}): FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGbps.toFixed(2)} GB/s`);
@@ -152,29 +156,47 @@ async function main(): Promise<void> {
   } catch {
     // not finished yet
   }
-  const tfjs = peers.find((p) => p.name === 'tfjs');
   for (const [name, run] of groups) {
     if (!group(name) || !GROUP_NAMES[name].some(want)) continue;
     const t0 = performance.now();
     await run(engine, legacy, { small });
     console.log(`  (${name} group: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
-  // TF.js's unfused causal attention at the fused rows' shapes (B, H, D) = (1, 4, 64).
-  if (tfjs?.attention) {
+  // TF.js's and ORT's unfused causal attention at the fused rows' shapes (B, H, D) = (1, 4, 64). The
+  // machine is shared and its load drifts within seconds, so kiln's fused forward is timed again in
+  // alternation with the peers, PEER_ROUNDS rounds of [kiln, each peer], and every column of
+  // the row is the median of its rounds (kiln's first measurement, in the group, is replaced).
+  const attnPeers = peers.filter((p) => p.attention);
+  if (attnPeers.length) {
+    const { timeFusedForward } = await import('./attention.js');
     for (const r of rows) {
       const m = /^attention fused fwd T=(\d+)$/.exec(r.name);
       if (!m) continue;
       const T = Number(m[1]);
-      try {
-        const ms = await tfjs.attention(1, 4, T, 64);
-        if (ms !== undefined) r.tfjs = (4 * 4 * T * T * 64) / ms / 1e6;
-      } catch (e) {
-        console.warn(`  tfjs attention: ${(e as Error).message}`);
+      const gflops = (ms: number) => (4 * 4 * T * T * 64) / ms / 1e6;
+      const kiln: number[] = [];
+      const theirs = new Map<Peer, number[]>(attnPeers.map((p) => [p, []]));
+      for (let round = 0; round < PEER_ROUNDS; round++) {
+        kiln.push(await timeFusedForward(engine, T, small));
+        for (const [peer, ms] of theirs) {
+          if (ms.length < round) continue; // failed in an earlier round
+          try {
+            const t = await peer.attention!(1, 4, T, 64);
+            if (t !== undefined) ms.push(t);
+          } catch (e) {
+            console.warn(`  ${peer.name} attention: ${(e as Error).message.split('\n')[0]}`);
+          }
+        }
       }
+      const list = (ms: number[]) => ms.map((x) => gflops(x).toPrecision(3)).join(', ');
+      console.log(`  ${r.name} rounds (GFLOP/s): kiln ${list(kiln)}; ${[...theirs].map(([p, ms]) => `${p.name} ${list(ms)}`).join('; ')}`);
+      r.kiln = gflops(median(kiln));
+      for (const [peer, ms] of theirs) if (ms.length) r[peer.name] = gflops(median(ms));
+      console.log(tableLine(tableCells(r)));
     }
   }
   const t1 = performance.now();
-  if (group('steps')) await benchSteps(engine, { small, time, want, add });
+  if (group('steps')) await benchSteps(engine, { small, time, want, add, peers, rounds: PEER_ROUNDS });
   console.log(`  (steps group: ${((performance.now() - t1) / 1000).toFixed(0)} s)`);
 
   console.log(`\n${formatTable(rows)}`);
