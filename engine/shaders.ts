@@ -35,6 +35,7 @@ import segmentSum from '../shaders/segment_sum.wgsl';
 import sgd from '../shaders/sgd.wgsl';
 import softmax from '../shaders/softmax.wgsl';
 import softmaxBackward from '../shaders/softmax_backward.wgsl';
+import softmaxVec4 from '../shaders/softmax_vec4.wgsl';
 import topkKeys from '../shaders/topk_keys.wgsl';
 import unary from '../shaders/unary.wgsl';
 import where from '../shaders/where.wgsl';
@@ -76,6 +77,7 @@ export const SHADERS = {
   sgd,
   softmax,
   softmaxBackward,
+  softmaxVec4,
   topkKeys,
   unary,
   where,

@@ -19,6 +19,11 @@ function alongDim(f: (x: Tensor, dim: number) => Tensor, r: (x: Ref, dim: number
     [{ shape: [3, 1, 257] }, 0],
     [{ shape: [45, 65] }, 1, false],
     [{ shape: [3, 2000] }, -1, false], // several elements per invocation at the largest workgroup
+    // Rows of a multiple of 4 take the vec4 kernel: one vec4, several per invocation, a permuted dim.
+    [{ shape: [5, 4] }, -1],
+    [{ shape: [2, 3, 1024] }, -1, false],
+    [{ shape: [8, 3] }, 0],
+    [{ shape: [3, 8], values: LARGE }, -1],
     [{ shape: [6, 5] }, 0],
     [{ shape: [2, 3, 4] }, 1],
     [{ shape: [5, 6], layout: 'transposed' }, -1],
