@@ -24,6 +24,7 @@ import moeScatter from '../shaders/moe_scatter.wgsl';
 import moeWgrad from '../shaders/moe_wgrad.wgsl';
 import norm from '../shaders/norm.wgsl';
 import normBackward from '../shaders/norm_backward.wgsl';
+import normVec4 from '../shaders/norm_vec4.wgsl';
 import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
 import router from '../shaders/router.wgsl';
@@ -66,6 +67,7 @@ export const SHADERS = {
   moeWgrad,
   norm,
   normBackward,
+  normVec4,
   random,
   reduce,
   router,

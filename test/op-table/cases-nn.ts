@@ -91,6 +91,10 @@ const LAYER_NORM: NormCase[] = [
   // A large common offset (exact in f32, mean exact): a one-pass E[x^2] - mean^2 variance in f32 would
   // lose the spread. No f16 run: f16 cannot hold these inputs to 0.25.
   { x: { shape: [3, 8], values: { fixed: [1000.5, 1001.25, 999.75, 1000, 1002, 998.5, 1000.25, 999.5] } }, ns: [8], weight: true, bias: true, f16: false },
+  // Rows of a multiple of 4 take the vec4 kernel: with and without weight and bias, several vec4s per invocation.
+  { x: { shape: [6, 4, 8] }, ns: [4, 8], weight: true, bias: true },
+  { x: { shape: [3, 4] }, ns: [4] },
+  { x: { shape: [2, 1024] }, ns: [1024], bias: true, grad: false },
 ];
 
 const RMS_NORM: NormCase[] = [
@@ -102,6 +106,8 @@ const RMS_NORM: NormCase[] = [
   { x: { shape: [5, 6], layout: 'transposed' }, ns: [6], weight: true },
   { x: { shape: [4, 9], layout: 'strided' }, ns: [9] },
   { x: { shape: [4, 5], layout: 'offset' }, ns: [5], weight: true, eps: 1e-2 },
+  { x: { shape: [3, 16] }, ns: [16], weight: true },
+  { x: { shape: [5, 2, 4] }, ns: [2, 4] },
 ];
 
 function ce(logits: InputSpec, target: InputSpec, options: N.CrossEntropyOptions = {}, extra: Partial<OpCase> = {}): OpCase {
