@@ -14,6 +14,7 @@ import fill from '../shaders/fill.wgsl';
 import gather from '../shaders/gather.wgsl';
 import matmul from '../shaders/matmul.wgsl';
 import matmulTiled from '../shaders/matmul_tiled.wgsl';
+import matmulVec4 from '../shaders/matmul_vec4.wgsl';
 import moeCombine from '../shaders/moe_combine.wgsl';
 import moeCount from '../shaders/moe_count.wgsl';
 import moeGateGrad from '../shaders/moe_gate_grad.wgsl';
@@ -57,6 +58,7 @@ export const SHADERS = {
   gather,
   matmul,
   matmulTiled,
+  matmulVec4,
   moeCombine,
   moeCount,
   moeGateGrad,

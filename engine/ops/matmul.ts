@@ -142,9 +142,12 @@ function matmulKernel(a: Tensor, b: Tensor, batch: number[], M: number, K: numbe
     tileM = (tall ? 8 : 4) * wgy;
     tileN = (wide ? 8 : 4) * wgx;
   }
+  // B rows contiguous and 4-aligned (every B offset a multiple of 4): B and C move as vec4.
+  const [strideBk, strideBn] = [srcB.strides[srcB.ndim - 2], srcB.strides[srcB.ndim - 1]];
+  const vec4 = kind === 'register' && strideBn === 1 && N % 4 === 0 && [srcB.offset, strideBk, ...dims.b].every((v) => v % 4 === 0);
   const groups = kernelBatch * Math.ceil(rowsA / tileM) * Math.ceil(N / tileN);
   engine.run({
-    shader: kind === 'register' ? 'matmul' : 'matmulTiled',
+    shader: kind === 'register' ? (vec4 ? 'matmulVec4' : 'matmul') : 'matmulTiled',
     types: { T: a.dtype },
     constants,
     params: new Params()
@@ -157,8 +160,8 @@ function matmulKernel(a: Tensor, b: Tensor, batch: number[], M: number, K: numbe
       .u32(kernelBatch)
       .u32(strideAm)
       .u32(strideAk)
-      .u32(srcB.strides[srcB.ndim - 2])
-      .u32(srcB.strides[srcB.ndim - 1])
+      .u32(strideBk)
+      .u32(strideBn)
       .u32(srcA.offset)
       .u32(srcB.offset)
       .finish(),

@@ -43,6 +43,14 @@ const PAIRS: Pair[] = [
   { a: s([40, 9]), b: s([9, 70], 'transposed'), grad: false, note: 'wide block' },
   { a: s([3, 6]), b: s([6, 530]), grad: false, note: 'thin rows, wide block' },
   { a: s([515, 6], 'strided'), b: s([6, 3]), grad: false, note: 'thin cols, tall block' },
+  // Row-contiguous B with N % 4 == 0 takes the vec4 kernel: small, every block shape, the N edge
+  // inside a wide block (68), broadcast batch strides, and the thin workgroups.
+  { a: s([5, 7]), b: s([7, 8]), note: 'vec4 B' },
+  { a: s([130, 20]), b: s([20, 72]), grad: false, note: 'vec4 B' },
+  { a: s([70, 9], 'transposed'), b: s([9, 68]), grad: false, note: 'vec4 B, N edge' },
+  { a: s([3, 1, 5, 7]), b: s([4, 7, 8]), note: 'vec4 B, batch broadcast' },
+  { a: s([2, 6]), b: s([6, 520]), grad: false, note: 'vec4 B, thin rows' },
+  { a: s([515, 6]), b: s([6, 4]), grad: false, note: 'vec4 B, thin cols' },
   { a: s([2, 33, 17], 'transposed'), b: s([17, 65], 'strided'), grad: false },
 ];
 
