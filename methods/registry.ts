@@ -1,6 +1,7 @@
 // Name → method. Each entry runs the method with CLI overrides and writes its report and plots.
 import type { Engine } from '../engine/index.js';
 import * as globalBatchLBL from './global-batch-lbl/cli.js';
+import * as jola from './jola/cli.js';
 
 export interface MethodEntry {
   /** One line for `npm run method` without a name. */
@@ -11,4 +12,5 @@ export interface MethodEntry {
 
 export const METHODS: Record<string, MethodEntry> = {
   'global-batch-lbl': globalBatchLBL,
+  jola,
 };

@@ -5,4 +5,5 @@ import './trainer.node.test.js';
 import './plot.node.test.js';
 import './corpora.node.test.js';
 import './method-global-batch-lbl.node.test.js';
+import './method-jola.node.test.js';
 import './bench.node.test.js';

@@ -20,3 +20,4 @@ import './tokenizer.test.js';
 import './data.test.js';
 import './router.test.js';
 import './moe-dispatch.test.js';
+import './jola.test.js';
