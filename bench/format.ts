@@ -5,6 +5,8 @@ export interface Row {
   name: string;
   unit: string;
   kiln: number;
+  /** kiln's rate from GPU timestamps (kernel time only; the `kiln` column is wall time, like the peers'). */
+  gpu?: number;
   tfjs?: number;
   ort?: number;
   jaxjs?: number;
@@ -62,12 +64,12 @@ export function fmt(x: number | undefined): string {
   return x.toPrecision(3);
 }
 
-export const TABLE_HEADER = ['name', 'shape', 'unit', 'kiln', '%ceil', 'tfjs', 'k/tfjs', 'ort', 'k/ort', 'jaxjs', 'k/jaxjs'];
-const WIDTHS = [34, 22, 9, 9, 6, 9, 7, 9, 7, 9, 7];
+export const TABLE_HEADER = ['name', 'shape', 'unit', 'kiln', '%ceil', 'kiln gpu', 'tfjs', 'k/tfjs', 'ort', 'k/ort', 'jaxjs', 'k/jaxjs'];
+const WIDTHS = [34, 22, 9, 9, 6, 9, 9, 7, 9, 7, 9, 7];
 
 export function tableCells(row: Row): string[] {
   const pct = row.ceiling ? `${((100 * row.kiln) / row.ceiling).toFixed(0)}%` : '-';
-  const cells = [row.name, row.shape ?? '', row.unit, fmt(row.kiln), pct];
+  const cells = [row.name, row.shape ?? '', row.unit, fmt(row.kiln), pct, fmt(row.gpu)];
   for (const p of PEERS) {
     const r = ratio(row, p);
     cells.push(fmt(row[p]), r === undefined ? '-' : `${r.toFixed(2)}x`);

@@ -1,6 +1,7 @@
 // kiln's kernels against the peers at the same shapes. Throughput: matmul 2MNK flops (per batch);
 // softmax and layer norm read + write every element once (8 bytes / f32 element), a row sum reads
-// it once (4 bytes). Every kiln number is wall time per call between syncs (see timing.ts).
+// it once (4 bytes). Every kiln number is wall time per call between syncs (see timing.ts), as the
+// peers' are; `gpu` is the same call's kernel time from timestamp queries, where the device has them.
 import { layerNorm, softmax, type Engine, type Tensor } from '../engine/index.js';
 import type { Ceilings } from './ceilings.js';
 import type { PeerName, Row } from './format.js';
@@ -29,6 +30,32 @@ export function kilnTimer(engine: Engine, time: TimeOptions) {
     );
 }
 
+/**
+ * Median GPU milliseconds per call from the engine's timestamp queries (the kernels alone: no
+ * encoding, submit or sync), 5 samples of `reps` calls after one warm-up call; undefined where the
+ * device has no timestamp-query.
+ */
+export function kilnGpuTimer(engine: Engine, reps = 3) {
+  return async (fn: () => Tensor | Tensor[]): Promise<number | undefined> => {
+    if (!engine.caps.timestampQuery) return undefined;
+    const call = () => {
+      const r = engine.noGrad(() => engine.tidy(fn));
+      for (const t of Array.isArray(r) ? r : [r]) t.dispose();
+    };
+    call();
+    await engine.sync();
+    const times: number[] = [];
+    for (let s = 0; s < 5; s++) {
+      const ms = await engine.gpuTime(() => {
+        for (let i = 0; i < reps; i++) call();
+      });
+      times.push(ms! / reps);
+    }
+    times.sort((a, b) => a - b);
+    return times[2];
+  };
+}
+
 /** Time each peer that has `op`; a failing peer leaves its cell empty and says why once. */
 async function peerRates(peers: Peer[], call: (p: Peer) => Promise<number | undefined> | undefined, rate: (ms: number) => number): Promise<Partial<Record<PeerName, number>>> {
   const out: Partial<Record<PeerName, number>> = {};
@@ -46,6 +73,11 @@ async function peerRates(peers: Peer[], call: (p: Peer) => Promise<number | unde
 export async function benchKernels(c: KernelContext): Promise<void> {
   const { engine, peers, ceilings, small, want, add } = c;
   const time = kilnTimer(engine, c.time);
+  const gpuTime = kilnGpuTimer(engine);
+  const gpuRate = async (rate: (ms: number) => number, fn: () => Tensor | Tensor[]) => {
+    const ms = await gpuTime(fn);
+    return ms ? { gpu: rate(ms) } : {};
+  };
   const fma = ceilings.fmaGflops;
   const copy = ceilings.copyGbps;
 
@@ -59,11 +91,12 @@ export async function benchKernels(c: KernelContext): Promise<void> {
     let b = engine.randn(dims(k, n));
     if (f16) [a, b] = [a.half(), b.half()];
     const kiln = rate(await time(() => a.matmul(b)));
+    const gpu = await gpuRate(rate, () => a.matmul(b));
     a.dispose();
     b.dispose();
     // Peers run f32 only (TF.js WebGPU has no f16 matmul; ORT f16 needs f16 host tensors: not wired).
     const p = f16 ? {} : await peerRates(peers, (q) => q.matmul?.(batch, m, k, n), rate);
-    add({ name, shape, unit: 'GFLOP/s', kiln, ...p, ceiling: fma });
+    add({ name, shape, unit: 'GFLOP/s', kiln, ...gpu, ...p, ceiling: fma });
   };
 
   for (const s of small ? [256, 512, 1024] : [256, 512, 1024, 2048]) await matmul(`matmul ${s}`, 1, s, s, s);
@@ -78,8 +111,9 @@ export async function benchKernels(c: KernelContext): Promise<void> {
     const g = engine.ones([cols]);
     const b = engine.zeros([cols]);
     const kiln = rate(await time(() => kilnOp(x, g, b)));
+    const gpu = await gpuRate(rate, () => kilnOp(x, g, b));
     for (const t of [x, g, b]) t.dispose();
-    add({ name, shape: `[${r}, ${cols}]`, unit: 'GB/s', kiln, ...(await peerRates(peers, peerOp, rate)), ceiling: copy });
+    add({ name, shape: `[${r}, ${cols}]`, unit: 'GB/s', kiln, ...gpu, ...(await peerRates(peers, peerOp, rate)), ceiling: copy });
   };
   await rowOp('softmax 4096x4096', 4096, 4096, 8, (x) => softmax(x, -1), (p) => p.softmax?.(4096, 4096));
   await rowOp('layer norm 4096x4096', 4096, 4096, 8, (x, g, b) => layerNorm(x, 4096, g, b), (p) => p.layerNorm?.(4096, 4096));
@@ -87,8 +121,10 @@ export async function benchKernels(c: KernelContext): Promise<void> {
   if (want('sum all 16M')) {
     const n = 1 << 24;
     const x = engine.randn([n]);
-    const kiln = (4 * n) / (await time(() => x.sum())) / 1e6;
+    const rate = (ms: number) => (4 * n) / ms / 1e6;
+    const kiln = rate(await time(() => x.sum()));
+    const gpu = await gpuRate(rate, () => x.sum());
     x.dispose();
-    add({ name: 'sum all 16M', shape: `[${n}]`, unit: 'GB/s', kiln, ceiling: copy });
+    add({ name: 'sum all 16M', shape: `[${n}]`, unit: 'GB/s', kiln, ...gpu, ceiling: copy });
   }
 }

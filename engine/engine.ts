@@ -62,6 +62,8 @@ export class Engine {
   private modules = new Map<string, GPUShaderModule>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  /** While gpuTime runs: the query set every compute pass writes its begin/end timestamps into. */
+  private timer: { querySet: GPUQuerySet; used: number } | null = null;
   private dispatches = 0;
   private chunks: UniformChunk[] = [];
   private chunkIndex = 0;
@@ -364,6 +366,55 @@ export class Engine {
     await this.device.queue.onSubmittedWorkDone();
   }
 
+  /**
+   * GPU time (ms) of the compute passes that `fn` encodes, from timestamp queries at the start and end
+   * of each pass (copies between passes are not counted); null where the device has no
+   * `timestamp-query`. Everything pending is submitted first, so earlier work is not counted. Dawn
+   * quantises timestamps unless its instance is created with
+   * `disable-dawn-features=timestamp_quantization` (bench/main.ts does).
+   */
+  async gpuTime(fn: () => void, maxPasses = 1024): Promise<number | null> {
+    if (!this.caps.timestampQuery) return null;
+    if (this.timer) throw new DeviceError('gpuTime: already timing (calls do not nest)');
+    this.flush();
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * maxPasses });
+    const timer = (this.timer = { querySet, used: 0 });
+    let ok = false;
+    try {
+      fn();
+      ok = true;
+    } finally {
+      this.flush(); // ends and submits the timed passes (also after a throw, as any flush would)
+      this.timer = null;
+      if (!ok) querySet.destroy();
+    }
+    return this.readPassTimes(querySet, timer.used);
+  }
+
+  /** Sum of (end - begin) over the first `passes` pairs of `querySet`, in ms. */
+  private async readPassTimes(querySet: GPUQuerySet, passes: number): Promise<number> {
+    try {
+      if (passes === 0) return 0;
+      const bytes = passes * 16;
+      const resolved = this.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
+      const staging = this.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+      const encoder = this.device.createCommandEncoder();
+      encoder.resolveQuerySet(querySet, 0, 2 * passes, resolved, 0);
+      encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+      this.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(MapMode.READ);
+      const t = new BigInt64Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      staging.destroy();
+      resolved.destroy();
+      let ns = 0;
+      for (let i = 0; i < passes; i++) ns += Number(t[2 * i + 1] - t[2 * i]);
+      return ns / 1e6;
+    } finally {
+      querySet.destroy();
+    }
+  }
+
   /** Release the device. Tensors of this engine are unusable afterwards. */
   destroy(): void {
     this.flush();
@@ -435,7 +486,11 @@ export class Engine {
     return (this.encoder ??= this.device.createCommandEncoder());
   }
   private openPass(): GPUComputePassEncoder {
-    return (this.pass ??= this.openEncoder().beginComputePass());
+    if (this.pass) return this.pass;
+    const t = this.timer;
+    if (t && 2 * (t.used + 1) > t.querySet.count) throw new DeviceError(`gpuTime: more than ${t.querySet.count / 2} compute passes (raise maxPasses)`);
+    const timestampWrites = t ? { querySet: t.querySet, beginningOfPassWriteIndex: 2 * t.used, endOfPassWriteIndex: 2 * t.used++ + 1 } : undefined;
+    return (this.pass = this.openEncoder().beginComputePass(timestampWrites ? { timestampWrites } : undefined));
   }
   private endPass(): void {
     this.pass?.end();

@@ -227,6 +227,8 @@ describe('bench: rows', function () {
     expect(t).to.have.length(2);
     expect(t[1]).to.match(/50%/);
     expect(t[1]).to.match(/3\.00x/);
+    expect(t[0]).to.match(/kiln gpu/);
+    expect(formatTable([{ ...row, gpu: 7.25 }]).split('\n')[1]).to.match(/ 7\.25 /); // the GPU-timestamp rate
     expect(fmt(undefined)).to.equal('-');
     expect(fmt(1234.5)).to.equal('1235');
     expect(median([3, 1, 2])).to.equal(2);

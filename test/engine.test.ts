@@ -198,6 +198,44 @@ describe('engine internals', function () {
     }
   });
 
+  it('gpuTime sums the timed passes: positive, more for more work, null without timestamp-query', async function () {
+    const a = engine.randn([128, 128]);
+    const run = (n: number) => () => {
+      for (let i = 0; i < n; i++) engine.tidy(() => a.matmul(a)).dispose();
+    };
+    // Ten products, not one: without disable-dawn-features=timestamp_quantization Dawn rounds
+    // timestamps to ~65 us, which a single small product may not span.
+    const few = await engine.gpuTime(run(10));
+    if (!engine.caps.timestampQuery) {
+      expect(few).to.equal(null);
+      a.dispose();
+      return;
+    }
+    // 200 products span several submits (64 dispatches each), so several passes are summed.
+    const many = await engine.gpuTime(run(200));
+    expect(few!).to.be.greaterThan(0);
+    expect(many!).to.be.greaterThan(5 * few!);
+    // Calls do not nest; a throw inside still submits what was encoded, and the engine keeps working.
+    let inner: Promise<number | null> | undefined;
+    await engine.gpuTime(() => {
+      inner = engine.gpuTime(() => {});
+    });
+    const nested = await inner!.then(() => '', (e: Error) => e.message);
+    expect(nested).to.match(/gpuTime: already timing/);
+    const thrown = await engine
+      .gpuTime(() => {
+        run(3)();
+        throw new Error('boom');
+      })
+      .then(() => '', (e: Error) => e.message);
+    expect(thrown).to.equal('boom');
+    const s = engine.tidy(() => a.sum());
+    expect(Number.isFinite(await s.item())).to.equal(true);
+    expect(engine.deviceErrors).to.deep.equal([]);
+    s.dispose();
+    a.dispose();
+  });
+
   it('submits every dispatchesPerSubmit dispatches', async function () {
     const other = await newEngine({ dispatchesPerSubmit: 8 });
     try {
