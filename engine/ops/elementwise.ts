@@ -32,7 +32,8 @@ function unaryKernel(x: Tensor, code: number, alpha = 0, beta = 0, outDtype: DTy
     engine.run({
       shader: 'unary',
       types: { T: x.dtype, O: outDtype },
-      constants: { OP: code, CONTIGUOUS: x.isContiguous(), ELEMS: ELEMENTS_PER_INVOCATION },
+      // Four elements (one vec4) per invocation, as elementwiseGrid sizes it.
+      constants: { OP: code, ALIGNED: x.isContiguous() && x.offset % 4 === 0, RANK: x.ndim },
       params: new Params().vec4u(x.shape).vec4u(x.strides).u32(out.size).u32(x.ndim).u32(x.offset).f32(alpha).f32(beta).finish(),
       buffers: [x.storage.buffer, out.storage.buffer],
       grid: elementwiseGrid(engine, out.size),
