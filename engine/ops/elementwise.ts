@@ -50,11 +50,12 @@ function binaryKernel(op: string, a: Tensor, b: Tensor, code: number, alpha = 1,
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = empty(engine, shape, outDtype);
   if (out.size > 0) {
-    const contiguous = sameShape(a.shape, b.shape) && a.isContiguous() && b.isContiguous();
+    const aligned = sameShape(a.shape, b.shape) && a.isContiguous() && b.isContiguous() && a.offset % 4 === 0 && b.offset % 4 === 0;
     engine.run({
       shader: 'binary',
       types: { T: a.dtype, C: computeType(a.dtype), O: outDtype },
-      constants: { OP: code, CONTIGUOUS: contiguous, ELEMS: ELEMENTS_PER_INVOCATION },
+      // Four elements (one vec4) per invocation, as elementwiseGrid sizes it.
+      constants: { OP: code, ALIGNED: aligned, RANK: shape.length },
       params: new Params()
         .vec4u(shape)
         .vec4u(broadcastStrides(a, shape))
