@@ -32,10 +32,10 @@ export function kilnTimer(engine: Engine, time: TimeOptions) {
 
 /**
  * Median GPU milliseconds per call from the engine's timestamp queries (the kernels alone: no
- * encoding, submit or sync), 5 samples of `reps` calls after one warm-up call; undefined where the
- * device has no timestamp-query.
+ * encoding, submit or sync), `samples` samples of `reps` calls after one warm-up call; undefined
+ * where the device has no timestamp-query.
  */
-export function kilnGpuTimer(engine: Engine, reps = 3) {
+export function kilnGpuTimer(engine: Engine, { samples = 5, reps = 3 } = {}) {
   return async (fn: () => Tensor | Tensor[]): Promise<number | undefined> => {
     if (!engine.caps.timestampQuery) return undefined;
     const call = () => {
@@ -45,14 +45,14 @@ export function kilnGpuTimer(engine: Engine, reps = 3) {
     call();
     await engine.sync();
     const times: number[] = [];
-    for (let s = 0; s < 5; s++) {
+    for (let s = 0; s < samples; s++) {
       const ms = await engine.gpuTime(() => {
         for (let i = 0; i < reps; i++) call();
       });
       times.push(ms! / reps);
     }
     times.sort((a, b) => a - b);
-    return times[2];
+    return times[times.length >> 1];
   };
 }
 
@@ -73,7 +73,8 @@ async function peerRates(peers: Peer[], call: (p: Peer) => Promise<number | unde
 export async function benchKernels(c: KernelContext): Promise<void> {
   const { engine, peers, ceilings, small, want, add } = c;
   const time = kilnTimer(engine, c.time);
-  const gpuTime = kilnGpuTimer(engine);
+  // Fewer GPU samples on small runs (--quick, lavapipe), where every call is already long.
+  const gpuTime = kilnGpuTimer(engine, small ? { samples: 3, reps: 1 } : {});
   const gpuRate = async (rate: (ms: number) => number, fn: () => Tensor | Tensor[]) => {
     const ms = await gpuTime(fn);
     return ms ? { gpu: rate(ms) } : {};
