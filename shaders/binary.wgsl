@@ -11,7 +11,6 @@ struct Params {
   stridesA: array<vec4<u32>, 2>,
   stridesB: array<vec4<u32>, 2>,
   n: u32,
-  rank: u32,
   offsetA: u32,
   offsetB: u32,
   alpha: f32,

@@ -8,7 +8,6 @@ struct Params {
   shape: array<vec4<u32>, 2>,
   strides: array<vec4<u32>, 2>,
   n: u32,
-  rank: u32,
   offset: u32,
   alpha: f32,
   beta: f32,

@@ -34,7 +34,7 @@ function unaryKernel(x: Tensor, code: number, alpha = 0, beta = 0, outDtype: DTy
       types: { T: x.dtype, O: outDtype },
       // Four elements (one vec4) per invocation, as elementwiseGrid sizes it.
       constants: { OP: code, ALIGNED: x.isContiguous() && x.offset % 4 === 0, RANK: x.ndim },
-      params: new Params().vec4u(x.shape).vec4u(x.strides).u32(out.size).u32(x.ndim).u32(x.offset).f32(alpha).f32(beta).finish(),
+      params: new Params().vec4u(x.shape).vec4u(x.strides).u32(out.size).u32(x.offset).f32(alpha).f32(beta).finish(),
       buffers: [x.storage.buffer, out.storage.buffer],
       grid: elementwiseGrid(engine, out.size),
     });
@@ -61,7 +61,6 @@ function binaryKernel(op: string, a: Tensor, b: Tensor, code: number, alpha = 1,
         .vec4u(broadcastStrides(a, shape))
         .vec4u(broadcastStrides(b, shape))
         .u32(out.size)
-        .u32(shape.length)
         .u32(a.offset)
         .u32(b.offset)
         .f32(alpha)
