@@ -4,7 +4,7 @@
 // peers' are; `gpu` is the same call's kernel time from timestamp queries, where the device has them.
 import { layerNorm, softmax, type Engine, type Tensor } from '../engine/index.js';
 import type { Ceilings } from './ceilings.js';
-import type { PeerName, Row } from './format.js';
+import { median, type PeerName, type Row } from './format.js';
 import type { Peer } from './peers/peer.js';
 import { timeCalls, type TimeOptions } from './timing.js';
 
@@ -18,16 +18,16 @@ export interface KernelContext {
   add: (row: Row) => void;
 }
 
+/** One call of `fn` without autograd, disposing what it returns (the unit both timers repeat). */
+function disposingCall(engine: Engine, fn: () => Tensor | Tensor[]): () => void {
+  return () => {
+    const r = engine.noGrad(() => engine.tidy(fn));
+    for (const t of Array.isArray(r) ? r : [r]) t.dispose();
+  };
+}
+
 export function kilnTimer(engine: Engine, time: TimeOptions) {
-  return (fn: () => Tensor | Tensor[]) =>
-    timeCalls(
-      () => {
-        const r = engine.noGrad(() => engine.tidy(fn));
-        for (const t of Array.isArray(r) ? r : [r]) t.dispose();
-      },
-      () => engine.sync(),
-      time,
-    );
+  return (fn: () => Tensor | Tensor[]) => timeCalls(disposingCall(engine, fn), () => engine.sync(), time);
 }
 
 /**
@@ -38,10 +38,7 @@ export function kilnTimer(engine: Engine, time: TimeOptions) {
 export function kilnGpuTimer(engine: Engine, { samples = 5, reps = 3 } = {}) {
   return async (fn: () => Tensor | Tensor[]): Promise<number | undefined> => {
     if (!engine.caps.timestampQuery) return undefined;
-    const call = () => {
-      const r = engine.noGrad(() => engine.tidy(fn));
-      for (const t of Array.isArray(r) ? r : [r]) t.dispose();
-    };
+    const call = disposingCall(engine, fn);
     call();
     await engine.sync();
     const times: number[] = [];
@@ -51,8 +48,7 @@ export function kilnGpuTimer(engine: Engine, { samples = 5, reps = 3 } = {}) {
       });
       times.push(ms! / reps);
     }
-    times.sort((a, b) => a - b);
-    return times[times.length >> 1];
+    return median(times);
   };
 }
 

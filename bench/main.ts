@@ -14,7 +14,7 @@ import { benchMoE } from './moe.js';
 import type { Peer } from './peers/peer.js';
 import { benchRouter } from './router.js';
 import { benchSteps } from './steps.js';
-import type { TimeOptions } from './timing.js';
+import { alternateRounds, type TimeOptions } from './timing.js';
 
 const arg = (name: string): string | undefined => {
   const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
@@ -174,24 +174,18 @@ async function main(): Promise<void> {
       if (!m) continue;
       const T = Number(m[1]);
       const gflops = (ms: number) => (4 * 4 * T * T * 64) / ms / 1e6;
-      const kiln: number[] = [];
-      const theirs = new Map<Peer, number[]>(attnPeers.map((p) => [p, []]));
-      for (let round = 0; round < PEER_ROUNDS; round++) {
-        kiln.push(await timeFusedForward(engine, T, small));
-        for (const [peer, ms] of theirs) {
-          if (ms.length < round) continue; // failed in an earlier round
-          try {
-            const t = await peer.attention!(1, 4, T, 64);
-            if (t !== undefined) ms.push(t);
-          } catch (e) {
-            console.warn(`  ${peer.name} attention: ${(e as Error).message.split('\n')[0]}`);
-          }
-        }
-      }
+      const { kiln, peers: theirs } = await alternateRounds(
+        PEER_ROUNDS,
+        () => timeFusedForward(engine, T, small),
+        attnPeers.map((p) => [`${p.name} attention`, () => p.attention!(1, 4, T, 64)] as const),
+      );
       const list = (ms: number[]) => ms.map((x) => gflops(x).toPrecision(3)).join(', ');
-      console.log(`  ${r.name} rounds (GFLOP/s): kiln ${list(kiln)}; ${[...theirs].map(([p, ms]) => `${p.name} ${list(ms)}`).join('; ')}`);
+      console.log(`  ${r.name} rounds (GFLOP/s): kiln ${list(kiln)}; ${[...theirs].map(([n, ms]) => `${n.split(' ')[0]} ${list(ms)}`).join('; ')}`);
       r.kiln = gflops(median(kiln));
-      for (const [peer, ms] of theirs) if (ms.length) r[peer.name] = gflops(median(ms));
+      for (const p of attnPeers) {
+        const ms = theirs.get(`${p.name} attention`);
+        if (ms?.length) r[p.name] = gflops(median(ms));
+      }
       console.log(tableLine(tableCells(r)));
     }
   }

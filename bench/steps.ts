@@ -9,7 +9,7 @@ import type { Row } from './format.js';
 import { median } from './format.js';
 import type { Peer } from './peers/peer.js';
 import type { TfjsPeer } from './peers/tfjs.js';
-import { timeCalls, type TimeOptions } from './timing.js';
+import { alternateRounds, timeCalls, type TimeOptions } from './timing.js';
 
 export const LM_CONFIG: TransformerLMConfigInput = { vocabSize: 512, dModel: 64, nLayers: 2, nHeads: 4, maxSeqLen: 64, dropout: 0 };
 export const [BATCH, SEQ] = [10, 64];
@@ -56,24 +56,18 @@ export async function benchSteps(
     const withPeer = tfjs && name === 'train step dense LM';
     const rounds = withPeer ? Math.max(1, opts.rounds ?? 1) : 1;
     const numParams = model.numParameters();
-    const kilnMs: number[] = [];
-    const tfjsMs: number[] = [];
-    let peerOk = !!withPeer;
-    for (let r = 0; r < rounds; r++) {
-      kilnMs.push(await timeCalls(step, () => engine.sync(), stepTime));
-      if (!peerOk) continue;
-      try {
-        // The same model (config with every default filled in), tokens, AdamW settings and timing.
-        const t = await tfjs!.trainStep(transformerLMConfig(cfg as TransformerLMConfigInput), stepTokens(1), stepTokens(2), [BATCH, SEQ], STEP_ADAMW, stepTime);
-        if (r === 0) console.log(`  train step parameters: kiln ${numParams}, tfjs ${t.parameters}`);
-        if (t.parameters !== numParams) throw new Error(`parameter counts differ (kiln ${numParams}, tfjs ${t.parameters}): not the same model`);
-        tfjsMs.push(t.ms);
-      } catch (e) {
-        console.warn(`  tfjs train step: ${(e as Error).message.split('\n')[0]}`);
-        peerOk = false;
-        tfjsMs.length = 0;
-      }
-    }
+    // The same model (config with every default filled in), tokens, AdamW settings and timing.
+    let first = true;
+    const tfjsStep = async () => {
+      const t = await tfjs!.trainStep(transformerLMConfig(cfg as TransformerLMConfigInput), stepTokens(1), stepTokens(2), [BATCH, SEQ], STEP_ADAMW, stepTime);
+      if (first) console.log(`  train step parameters: kiln ${numParams}, tfjs ${t.parameters}`);
+      first = false;
+      if (t.parameters !== numParams) throw new Error(`parameter counts differ (kiln ${numParams}, tfjs ${t.parameters}): not the same model`);
+      return t.ms;
+    };
+    const timed = await alternateRounds(rounds, () => timeCalls(step, () => engine.sync(), stepTime), withPeer ? [['tfjs train step', tfjsStep]] : []);
+    const kilnMs = timed.kiln;
+    const tfjsMs = timed.peers.get('tfjs train step') ?? [];
     opt.dispose?.();
     model.dispose?.();
     const rate = (ms: number) => (BATCH * SEQ * 1000) / ms;

@@ -33,3 +33,33 @@ export async function timeCalls(
   times.sort((a, b) => a - b);
   return times[times.length >> 1];
 }
+
+/**
+ * `rounds` rounds of [kiln, then each peer], for rows compared on a shared machine whose load drifts
+ * within seconds: the ms of every round per side. A peer that throws (or returns undefined) is left
+ * out from then on, with its earlier rounds, and says why once.
+ */
+export async function alternateRounds(
+  rounds: number,
+  kiln: () => Promise<number>,
+  peers: readonly (readonly [string, () => Promise<number | undefined>])[],
+): Promise<{ kiln: number[]; peers: Map<string, number[]> }> {
+  const kilnMs: number[] = [];
+  const peerMs = new Map(peers.map(([name]) => [name, [] as number[]]));
+  for (let r = 0; r < rounds; r++) {
+    kilnMs.push(await kiln());
+    for (const [name, time] of peers) {
+      const ms = peerMs.get(name);
+      if (!ms) continue;
+      try {
+        const t = await time();
+        if (t === undefined) throw new Error('not supported');
+        ms.push(t);
+      } catch (e) {
+        console.warn(`  ${name}: ${(e as Error).message.split('\n')[0]}`);
+        peerMs.delete(name);
+      }
+    }
+  }
+  return { kiln: kilnMs, peers: peerMs };
+}
