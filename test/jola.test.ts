@@ -4,7 +4,8 @@
 // gradients reaching a, m and log α through the hook, and the trainable-parameter count of the spec.
 import { expect } from 'chai';
 import type { Engine, Tensor } from '../engine/index.js';
-import { HARD_CONCRETE, JoLA, hardConcreteEval, hardConcreteHost, hardConcreteOpenProb, hardConcreteSample } from '../methods/jola/jola.js';
+import { HARD_CONCRETE, JoLA, hardConcreteEval, hardConcreteOpenProb, hardConcreteSample } from '../methods/jola/jola.js';
+import { hardConcreteRef } from './reference/hard-concrete.js';
 import { TransformerLM } from '../nn/index.js';
 import { assertClose, assertEqualArrays } from './helpers/compare.js';
 import { gpuEngine, itNoLeak } from './helpers/gpu.js';
@@ -66,12 +67,12 @@ describe('jola', () => {
     const la = engine.tensor(las, [las.length, 1]);
     const [g, p] = engine.noGrad(() => [hardConcreteEval(la), hardConcreteOpenProb(la)]);
     const gv = await values(g);
-    assertClose(gv, las.map((a) => hardConcreteHost.eval(a)), { rtol: 1e-5, atol: 1e-6 }, 'eval gate');
+    assertClose(gv, las.map((a) => hardConcreteRef.eval(a)), { rtol: 1e-5, atol: 1e-6 }, 'eval gate');
     assertClose(gv, las.map((a) => Math.min(1, Math.max(0, 1.2 / (1 + Math.exp(-a)) - 0.1))), { rtol: 1e-5, atol: 1e-6 }, 'eval gate, written out');
     expect(gv[0]).to.equal(0); // clamped: exact zeros at inference
     expect(gv[gv.length - 1]).to.equal(1);
     assertClose(await values(p), las.map((a) => 1 / (1 + Math.exp(-(a + 0.33 * Math.log(11))))), { rtol: 1e-5, atol: 1e-6 }, 'P(open)');
-    expect(hardConcreteHost.openProb(0)).to.be.closeTo(0.688, 1e-3);
+    expect(hardConcreteRef.openProb(0)).to.be.closeTo(0.688, 1e-3);
     disposeAll(la, g, p);
   });
 
@@ -90,7 +91,7 @@ describe('jola', () => {
     const want = zv.map((v, i) => {
       const d = i % 8, h = Math.floor(i / 8) % 2;
       // log α is (L, H, 1): layer 1's gates are elements 2 and 3.
-      const ga = hardConcreteHost.eval(la[2 + h]), gm = hardConcreteHost.eval(lm[2 + h]);
+      const ga = hardConcreteRef.eval(la[2 + h]), gm = hardConcreteRef.eval(lm[2 + h]);
       return (1 + gm * m[h * 8 + d]) * v + ga * a[h * 8 + d];
     });
     assertClose(await values(y), want, { rtol: 1e-5, atol: 1e-5 }, 'edited heads');
@@ -210,7 +211,7 @@ describe('jola', () => {
   itNoLeak(() => engine, 'the penalty is the mean of P(open) over the learned gates', async () => {
     const j = new JoLA(engine, shape);
     const las = await Promise.all(j.logAlphas().map(values));
-    const want = las.flat().reduce((a, v) => a + hardConcreteHost.openProb(v), 0) / las.flat().length;
+    const want = las.flat().reduce((a, v) => a + hardConcreteRef.openProb(v), 0) / las.flat().length;
     const p = engine.noGrad(() => j.penalty());
     expect(await p.item()).to.be.closeTo(want, 1e-6);
     // xavier_uniform on (H, 1): within ±√(6 / (H + 1)).

@@ -51,20 +51,6 @@ export function hardConcreteOpenProb(logAlpha: Tensor, hc: HardConcreteOptions =
   return logAlpha.engine.tidy(() => logAlpha.sub(hc.temperature * Math.log(-gamma / zeta)).sigmoid().clamp(hc.eps, 1 - hc.eps));
 }
 
-/** The host-side closed forms of the two functions above (tests, reports). */
-export const hardConcreteHost = {
-  eval(logAlpha: number, hc: HardConcreteOptions = HARD_CONCRETE): number {
-    const [gamma, zeta] = hc.stretch;
-    return Math.min(1, Math.max(0, sigmoid(logAlpha) * (zeta - gamma) + gamma));
-  },
-  openProb(logAlpha: number, hc: HardConcreteOptions = HARD_CONCRETE): number {
-    const [gamma, zeta] = hc.stretch;
-    return Math.min(1 - hc.eps, Math.max(hc.eps, sigmoid(logAlpha - hc.temperature * Math.log(-gamma / zeta))));
-  },
-};
-
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-
 // ------------------------------------------------------------------ the edit
 
 export interface JoLAOptions {
