@@ -176,7 +176,7 @@ export class Engine {
    * Gradients of a scalar function with respect to all its tensor arguments, as jax.grad with every
    * argnum: `engine.grad(f)(x, y)` returns [df/dx, df/dy]. The arguments are not modified.
    */
-  grad(f: (...args: Tensor[]) => Tensor): (...args: Tensor[]) => Tensor[] {
+  grad<A extends Tensor[]>(f: (...args: A) => Tensor): (...args: A) => { [K in keyof A]: Tensor } {
     return (...args) => {
       const { value, grads } = this.valueAndGrad(f)(...args);
       value.dispose();
@@ -185,12 +185,13 @@ export class Engine {
   }
 
   /** The value of a scalar function and its gradients with respect to all its tensor arguments. */
-  valueAndGrad(f: (...args: Tensor[]) => Tensor): (...args: Tensor[]) => { value: Tensor; grads: Tensor[] } {
+  valueAndGrad<A extends Tensor[]>(f: (...args: A) => Tensor): (...args: A) => { value: Tensor; grads: { [K in keyof A]: Tensor } } {
     return (...args) => {
-      const inputs = args.map((a) => a.detach().requiresGrad_());
+      const inputs = args.map((a) => a.detach().requiresGrad_()) as A;
       // Intermediates of f are freed here; the graph keeps what backward needs.
       const value = this.tidy(() => f(...inputs));
-      const grads = runBackward(this, value, undefined, { inputs }).map((g, i) => g ?? this.zerosLike(args[i]));
+      // One gradient per argument, in order: the mapped tuple type of the signature.
+      const grads = runBackward(this, value, undefined, { inputs }).map((g, i) => g ?? this.zerosLike(args[i])) as { [K in keyof A]: Tensor };
       for (const x of inputs) x.dispose();
       const detached = value.detach();
       value.dispose();
