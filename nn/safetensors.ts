@@ -157,7 +157,10 @@ export function encodeSafetensors(tensors: Record<string, HostTensor>, metadata?
 
 // ------------------------------------------------------------------ decode
 
-/** Parse and validate a safetensors file. The returned arrays are copies (aligned, independent of `bytes`). */
+/**
+ * Parse and validate a safetensors file. `bytes` may be any Uint8Array view (a Node Buffer from
+ * readFileSync included). The returned arrays are copies (aligned, independent of `bytes`).
+ */
 export function decodeSafetensors(bytes: Uint8Array): Decoded {
   assertLittleEndian();
   if (bytes.byteLength < 8) throw new SafetensorsError(`safetensors: file truncated: ${bytes.byteLength} bytes, the header length alone takes 8`);
@@ -232,8 +235,10 @@ export function decodeSafetensors(bytes: Uint8Array): Decoded {
 
   const tensors: Record<string, HostTensor> = {};
   for (const e of entries) {
-    // slice() copies into a fresh, aligned buffer (the file's data may sit at any byte offset).
-    const buf = bytes.slice(dataStart + e.begin, dataStart + e.end).buffer;
+    // Copy into a fresh, aligned buffer: the data may sit at any byte offset, and `bytes` may be a
+    // view into a larger buffer (a Node Buffer's slice() is such a view, so slice().buffer would not do).
+    const buf = new ArrayBuffer(e.end - e.begin);
+    new Uint8Array(buf).set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
     const data =
       e.dtype === 'f32' ? new Float32Array(buf) : e.dtype === 'i32' ? new Int32Array(buf) : e.dtype === 'u32' ? new Uint32Array(buf) : new Uint16Array(buf);
     tensors[e.name] = { dtype: e.dtype, shape: e.shape, data };

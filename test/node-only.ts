@@ -1,6 +1,7 @@
 // Suites that need Node APIs (files, processes, the webgpu package).
 import './harness.node.test.js';
 import './checkpoint.node.test.js';
+import './safetensors.node.test.js';
 import './trainer.node.test.js';
 import './plot.node.test.js';
 import './corpora.node.test.js';

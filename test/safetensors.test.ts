@@ -60,6 +60,16 @@ describe('safetensors: format', function () {
     }
   });
 
+  it('decodes a file held in a view into a larger buffer (any byteOffset, bytes around it)', function () {
+    const file = encodeSafetensors(sample());
+    for (const at of [1, 3, 8]) {
+      const host = new Uint8Array(at + file.length + 5).fill(0xab);
+      host.set(file, at);
+      const { tensors } = decodeSafetensors(host.subarray(at, at + file.length));
+      for (const [k, t] of Object.entries(sample())) expect(Array.from(bytesOf(tensors[k].data)), `${k} at offset ${at}`).to.deep.equal(Array.from(bytesOf(t.data)));
+    }
+  });
+
   it('lays the file out as the spec says: LE length, space-padded JSON to 8 bytes, contiguous data in order', function () {
     const file = encodeSafetensors({
       a: { dtype: 'f32', shape: [2], data: Float32Array.from([1, 2]) },
