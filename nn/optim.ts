@@ -241,7 +241,7 @@ export class AdamW extends Optimizer<AdamWHyper> {
   protected update(p: Tensor, g: Tensor, group: ParamGroup<AdamWHyper>, s: ParamState): void {
     const t = ++s.step;
     const [b1, b2] = group.betas;
-    // Float64 on the host; the kernel sees f32 scalars.
+    // Every derived scalar in float64 on the host (as PyTorch's Python floats); the kernel sees f32.
     const stepSize = group.lr / (1 - b1 ** t);
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
     this.engine.run({
@@ -249,7 +249,7 @@ export class AdamW extends Optimizer<AdamWHyper> {
       types: { T: p.dtype },
       params: uniform([
         ['u', p.size], ['u', p.offset], ['u', g.offset],
-        ['f', b1], ['f', b2], ['f', 1 - group.lr * group.weightDecay], ['f', stepSize], ['f', bc2Sqrt], ['f', group.eps],
+        ['f', b2], ['f', 1 - b1], ['f', 1 - b2], ['f', 1 - group.lr * group.weightDecay], ['f', stepSize], ['f', bc2Sqrt], ['f', group.eps],
       ]),
       buffers: [g.storage.buffer, p.storage.buffer, s.tensors.exp_avg.storage.buffer, s.tensors.exp_avg_sq.storage.buffer],
       grid: grid1d(this.engine, p.size),

@@ -3,16 +3,19 @@
 //   m <- m + (1 - beta1) * (g - m)              (torch: exp_avg.lerp_(g, 1 - beta1))
 //   v <- beta2 * v + (1 - beta2) * g * g
 //   p <- p - stepSize * m / (sqrt(v) / bc2Sqrt + eps)
-// stepSize = lr / (1 - beta1^t) and bc2Sqrt = sqrt(1 - beta2^t) are computed on the host in float64
-// (the step count t lives on the host), so the kernel reads no state besides p, g, m and v.
+// Every derived scalar (1 - beta1, 1 - beta2, 1 - lr * wd, stepSize = lr / (1 - beta1^t), bc2Sqrt =
+// sqrt(1 - beta2^t)) is computed on the host in float64 and rounded once to f32, as PyTorch's Python
+// scalars are: 1 - f32(0.9999) in f32 is off by 1.7e-4 relative. The step count t lives on the host, so
+// the kernel reads no state besides p, g, m and v.
 alias T = f32; // parameter and gradient storage; moments are always f32
 
 struct Params {
   n: u32,
   offsetP: u32,
   offsetG: u32,
-  beta1: f32,
   beta2: f32,
+  oneMinusBeta1: f32,
+  oneMinusBeta2: f32,
   decay: f32, // 1 - lr * wd
   stepSize: f32,
   bc2Sqrt: f32,
@@ -33,8 +36,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.n) { return; }
   let g = f32(grad[p.offsetG + i]);
   let w = f32(param[p.offsetP + i]) * p.decay;
-  let m = expAvg[i] + (1.0 - p.beta1) * (g - expAvg[i]);
-  let v = p.beta2 * expAvgSq[i] + (1.0 - p.beta2) * g * g;
+  let m = expAvg[i] + p.oneMinusBeta1 * (g - expAvg[i]);
+  let v = p.beta2 * expAvgSq[i] + p.oneMinusBeta2 * g * g;
   expAvg[i] = m;
   expAvgSq[i] = v;
   param[p.offsetP + i] = T(w - p.stepSize * m / (sqrt(v) / p.bc2Sqrt + p.eps));

@@ -130,6 +130,28 @@ describe('optim', function () {
       disposeAll(a, b, c);
     });
 
+    it('matches float64 AdamW to 1e-6 relative with betas (0.9, 0.9999) over 8 steps (derived scalars in float64)', async function () {
+      // 1 - f32(0.9999) computed in f32 is off by 1.7e-4 relative: exp_avg_sq would miss this bound.
+      const a = param([33], 4);
+      const opt = new AdamW([a], { lr: 1e-2, betas: [0.9, 0.9999], eps: 1e-8, weightDecay: 0.01 });
+      const ref = new AdamRef(await values(a));
+      for (let step = 0; step < 8; step++) {
+        const g = hostData(a.size, 300 + step);
+        setGrad(a, g);
+        ref.step(g, { lr: 1e-2, b1: 0.9, b2: 0.9999, eps: 1e-8, wd: 0.01 });
+        opt.step();
+      }
+      const sd = opt.stateDict();
+      // exp_avg_sq is a sum of positive terms: 1e-6 relative everywhere. exp_avg and the parameters
+      // sum terms of either sign (|g| < 1, |p| ~ 1), so near-cancelled elements keep the f32 rounding
+      // of their terms (~1e-8 absolute) as PyTorch's f32 update does.
+      assertClose(await values(sd.tensors['state.0.exp_avg_sq']), ref.v, { rtol: 1e-6, atol: 1e-12 }, 'exp_avg_sq');
+      assertClose(await values(sd.tensors['state.0.exp_avg']), ref.m, { rtol: 1e-6, atol: 1e-8 }, 'exp_avg');
+      assertClose(await values(a), ref.p, { rtol: 1e-6, atol: 1e-8 }, 'param');
+      opt.dispose();
+      disposeAll(a);
+    });
+
     it('skips parameters without a gradient, and zeroGrad drops the gradients', async function () {
       const a = param([5], 4);
       const b = param([3], 5);
