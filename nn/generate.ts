@@ -6,6 +6,8 @@ import { RangeArgumentError, ShapeError, fmtShape, type Engine, type Tensor } fr
 /** What generate needs from a model: TransformerLM fits. */
 export interface CausalLM<C extends { dispose(): void } = { dispose(): void }> {
   readonly engine: Engine;
+  /** The longest sequence the model takes; generate checks prompt + new tokens against it at the call. */
+  readonly config?: { readonly maxSeqLen?: number };
   training: boolean;
   train(mode?: boolean): unknown;
   /** ids (B, T) i32 -> logits (B, T, V); with a cache, ids continue the cached prefix. */
@@ -104,6 +106,11 @@ export async function generate<C extends { dispose(): void }>(model: CausalLM<C>
   const ids = Array.isArray(prompt) ? engine.tensor(prompt, undefined, { dtype: 'i32' }) : prompt;
   if (ids.ndim !== 2 || ids.shape[1] === 0) throw new ShapeError(`generate: expected prompt ids (B, T0) with T0 >= 1, got ${fmtShape(ids.shape)}`);
   const [b, t0] = ids.shape;
+  const maxSeqLen = model.config?.maxSeqLen;
+  if (maxSeqLen !== undefined && t0 + n > maxSeqLen) {
+    if (ids !== prompt) ids.dispose();
+    throw new RangeArgumentError(`generate: prompt length ${t0} + maxNewTokens ${n} = ${t0 + n} exceeds the model's maxSeqLen ${maxSeqLen}`);
+  }
   const wasTraining = model.training;
   const savedRng = options.seed !== undefined ? engine.getRngState() : null;
   if (options.seed !== undefined) engine.manualSeed(options.seed);

@@ -2,7 +2,7 @@
 // top-k = 1 and a tiny top-p equal greedy, reported log-probs and margins equal those of the full
 // forward, filtering keeps samples inside the allowed set, and seeds reproduce samples.
 import { expect } from 'chai';
-import type { Engine } from '../engine/index.js';
+import { RangeArgumentError, type Engine } from '../engine/index.js';
 import { TransformerLM, generate, type TransformerLMConfigInput } from '../nn/index.js';
 import { assertClose } from './helpers/compare.js';
 import { gpuEngine } from './helpers/gpu.js';
@@ -139,6 +139,21 @@ describe('generate', function () {
     expect(c.tokens).to.not.deep.equal(a.tokens);
     expect(engine.getRngState()).to.deep.equal(before);
     expect(model.training, 'training mode restored').to.equal(true);
+  });
+
+  it('refuses prompt length + maxNewTokens beyond maxSeqLen at the call, before decoding', async () => {
+    const live = engine.memory().liveBuffers;
+    let err: unknown;
+    try {
+      await generate(model, PROMPTS, { maxNewTokens: 14, temperature: 0 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(RangeArgumentError);
+    expect((err as Error).message).to.match(/generate: prompt length 3 \+ maxNewTokens 14 = 17 exceeds the model's maxSeqLen 16/);
+    expect(engine.memory().liveBuffers, 'nothing allocated and left behind').to.equal(live);
+    const r = await generate(model, PROMPTS, { maxNewTokens: 13, temperature: 0 });
+    expect(r.sequences[0]).to.have.length(16);
   });
 
   it('accepts a prompt tensor and generates nothing for maxNewTokens 0', async () => {
