@@ -1,5 +1,5 @@
-// `npm run bench -- [--quick] [--filter=<substring|regex>] [--only=core,router,moe,attention,steps]
-//  [--out=FILE.json] [--no-peers] [--peers=tfjs,ort,jaxjs] [--profile] [--replot=FILE.json]`: device ceilings, kiln's kernels and whole steps, with TF.js-WebGPU,
+// `npm run bench -- [--quick] [--filter=…] [--only=…] [--out=FILE.json] [--peers=…] [--profile] [--replot=…]`
+// (every flag in ./flags.ts; --help lists them): device ceilings, kiln's kernels and whole steps, with TF.js-WebGPU,
 // ONNX Runtime (WebGPU EP) and jax-js on the same adapter. Prints a table; --out writes the rows as
 // JSON ({ name, unit, kiln, tfjs?, ort?, jaxjs?, ceiling? }, higher is better) plus FILE.svg/.png.
 import { globals } from 'webgpu';
@@ -15,15 +15,23 @@ import type { Peer } from './peers/peer.js';
 import { benchRouter } from './router.js';
 import { benchSteps } from './steps.js';
 import { alternateRounds, type TimeOptions } from './timing.js';
+import { UsageError } from '../methods/flags.js';
+import { benchHelp, parseBenchFlags, type BenchOptions } from './flags.js';
 
-const arg = (name: string): string | undefined => {
-  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
-  if (!a) return undefined;
-  const eq = a.indexOf('=');
-  if (eq >= 0) return a.slice(eq + 1);
-  const next = process.argv[process.argv.indexOf(a) + 1];
-  return next && !next.startsWith('--') ? next : '';
-};
+// Every flag is declared in ./flags.ts (`npm run bench -- --help`); a wrong one exits 2 before any work.
+let opts: BenchOptions;
+try {
+  const r = parseBenchFlags(process.argv.slice(2));
+  if (r.help) {
+    console.log(benchHelp());
+    process.exit(0);
+  }
+  opts = r;
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(e.message);
+  process.exit(2);
+}
 
 /** Row names the router/moe/attention groups produce, so --filter can skip a whole group. */
 const GROUP_NAMES: Record<string, string[]> = {
@@ -92,7 +100,7 @@ function plotSpec(rows: Row[], title: string): Record<string, unknown> {
 }
 
 async function main(): Promise<void> {
-  const replot = arg('replot');
+  const replot = opts.replot;
   if (replot) {
     // --replot=FILE.json: redraw FILE.svg/.png from saved rows (e.g. results copied back from a GPU run).
     const { writePlot } = await import('../nn/node/plot.js');
@@ -100,13 +108,11 @@ async function main(): Promise<void> {
     console.log(Object.values(await writePlot(plotSpec(rows, `kiln: ${replot}`), replot.replace(/\.json$/, ''))).join(', '));
     return;
   }
-  const quick = arg('quick') !== undefined;
-  const out = arg('out') || undefined;
-  const want = rowMatcher(arg('filter') || undefined);
-  const only = arg('only')?.split(',');
+  const { quick, out, only } = opts;
+  const want = rowMatcher(opts.filter);
   // --quick leaves out the moe group (its loop and dense baselines take minutes on lavapipe); the
   // MoE LM training step still runs the layer. --only=moe brings it back.
-  const group = (g: string) => (only ? only.includes(g) : !(quick && g === 'moe'));
+  const group = (g: string) => (only ? (only as string[]).includes(g) : !(quick && g === 'moe'));
   const time: TimeOptions = { samples: 5, sampleMs: quick ? 60 : 300, maxReps: quick ? 20 : 100 };
 
   // Dawn quantises timestamps unless told not to; the ceilings' probes use them.
@@ -122,7 +128,7 @@ async function main(): Promise<void> {
     rows.push(r);
     console.log(tableLine(tableCells(r)));
   };
-  const peerNames = arg('no-peers') !== undefined ? [] : (arg('peers') ?? 'tfjs,ort,jaxjs').split(',').filter(Boolean);
+  const peerNames: string[] = opts.peers;
   // Peers have rows in the core group, the attention group (fused fwd rows) and the dense train step.
   const peers = ['core', 'attention', 'steps'].some(group) ? await loadPeers(peerNames, time, gpu) : [];
 
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
   add({ name: 'ceiling dispatch in one pass', unit: 'calls/s', kiln: ceilings.dispatchPerSec, shape: 'wall clock' });
   add({ name: 'ceiling submit and wait', unit: 'calls/s', kiln: ceilings.submitPerSec, shape: 'wall clock' });
 
-  if (arg('profile') !== undefined) {
+  if (opts.profile) {
     const { profileGoals } = await import('./profile.js');
     await profileGoals(engine, time, ceilings.dispatchPerSec);
   }

@@ -1,28 +1,27 @@
-// `npm run method -- <name> [--key=value …]`: runs one research method and writes its report.
+// `npm run method -- <name> [--quick] [--flag=value …]`: runs one research method and writes its report.
+// `npm run method -- --help` lists the methods, `npm run method -- <name> --help` a method's flags
+// (methods/<name>/flags.ts). A wrong command line exits 2 before any engine starts.
 // Methods register in methods/registry.ts as they land (one folder each, see DESIGN.md §9).
 import { Engine } from '../engine/index.js';
 import { dawnGPU } from '../nn/node/gpu.js';
+import { UsageError, methodCommand } from './flags.js';
 import { METHODS } from './registry.js';
 
-const [name, ...rest] = process.argv.slice(2);
-const names = Object.keys(METHODS);
-if (!name || !(name in METHODS)) {
-  console.error(name ? `method: unknown method "${name}".` : 'usage: npm run method -- <name> [--key=value …]');
-  for (const n of names) console.error(`  ${n.padEnd(20)} ${METHODS[n].summary}`);
+let cmd;
+try {
+  cmd = methodCommand(process.argv.slice(2), METHODS);
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(e.message);
   process.exit(2);
 }
-const flags: Record<string, string | true> = {};
-for (const a of rest) {
-  const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
-  if (!m) {
-    console.error(`method: unexpected argument ${a} (flags are --key or --key=value)`);
-    process.exit(2);
-  }
-  flags[m[1]] = m[2] ?? true;
+if (cmd.kind === 'usage') {
+  (cmd.exitCode ? console.error : console.log)(cmd.text);
+  process.exit(cmd.exitCode);
 }
 const engine = await Engine.create({ gpu: dawnGPU() });
 try {
-  await METHODS[name].main(engine, flags, () => Engine.create({ gpu: dawnGPU() }));
+  await METHODS[cmd.name].main(engine, cmd.config, () => Engine.create({ gpu: dawnGPU() }));
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

@@ -1,13 +1,17 @@
-// Name → method. Each entry runs the method with CLI overrides and writes its report and plots.
+// Name → method. Each entry declares its flags (methods/<name>/flags.ts: one row per config key) and
+// runs the method on the parsed config, writing its report and plots.
 import type { Engine } from '../engine/index.js';
+import type { MethodFlags } from './flags.js';
 import * as globalBatchLBL from './global-batch-lbl/cli.js';
 import * as jola from './jola/cli.js';
 
-export interface MethodEntry {
-  /** One line for `npm run method` without a name. */
+export interface MethodEntry<C = any> {
+  /** One line for `npm run method -- --help`. */
   summary: string;
-  /** Parse `--key=value` flags, run, print progress and a summary, write report.json and plots. */
-  main(engine: Engine, flags: Record<string, string | true>, newEngine?: () => Promise<Engine>): Promise<void>;
+  /** The flag table, defaults and validation: `npm run method -- <name> --help` is generated from it. */
+  FLAGS: MethodFlags<C>;
+  /** Run on a validated config, print progress and a summary, write report.json and plots. */
+  main(engine: Engine, config: C, newEngine?: () => Promise<Engine>): Promise<void>;
 }
 
 export const METHODS: Record<string, MethodEntry> = {
