@@ -7,14 +7,18 @@
 //   dist/<entry>.js          bench, method CLI and demo entry points when present
 //   dist/types/              .d.ts for engine/ (package.json's "types"), from tsconfig.build.json
 // --no-types skips the declarations (a few seconds of tsc) for quick test rebuilds.
-import { build } from 'esbuild';
+import { build as esbuild } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { staleAware } from './stale.mjs';
 
 // --outdir=DIR builds elsewhere (parallel work in one tree must not overwrite each other's bundles).
 const outArg = process.argv.find((a) => a.startsWith('--outdir='));
 const dist = outArg ? outArg.slice('--outdir='.length) : 'dist';
+// --if-stale rebuilds only bundles older than their inputs (npm run method/bench/demo); --only=a.js,…
+// (paths under the outdir) builds only those bundles. Every bundle's inputs are recorded (scripts/stale.mjs).
+const build = staleAware(esbuild, dist, process.argv);
 
 const common = {
   bundle: true,

@@ -8,3 +8,4 @@ import './corpora.node.test.js';
 import './method-global-batch-lbl.node.test.js';
 import './method-jola.node.test.js';
 import './bench.node.test.js';
+import './cli.node.test.js';
