@@ -8,6 +8,7 @@ export * from './errors.js';
 export { broadcastShapes, contiguousStrides, numel } from './shape.js';
 export {
   softmax, logSoftmax, layerNorm, rmsNorm, crossEntropy, dropout, type CrossEntropyOptions,
+  mseLoss, binaryCrossEntropyWithLogits, type MSELossOptions, type BCEWithLogitsOptions, type LossReduction,
   gather, indexSelect, scatterAdd, embedding, oneHot, topk, cumsum,
   cat, stack, split, chunk, pad, matmul, setMatmulVariant, type MatmulVariant, where, rpow,
 } from './ops/index.js';

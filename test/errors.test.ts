@@ -2,7 +2,7 @@
 // the shapes involved, and no WebGPU validation error may reach the device because of it.
 import { expect } from 'chai';
 import {
-  crossEntropy, DisposedTensorError, DTypeError, EngineMismatchError, KilnError, RangeArgumentError, ShapeError,
+  binaryCrossEntropyWithLogits, crossEntropy, mseLoss, DisposedTensorError, DTypeError, EngineMismatchError, KilnError, RangeArgumentError, ShapeError,
   type Engine,
 } from '../engine/index.js';
 import { gpuEngine, newEngine } from './helpers/gpu.js';
@@ -78,6 +78,19 @@ const CASES: BadCase[] = [
     run: (e) => crossEntropy(e.randn([4, 5]), e.zeros([4])),
     error: DTypeError,
     mentions: ['crossEntropy', 'f32', '[4]'],
+  },
+  { what: 'mseLoss of different shapes', run: (e) => mseLoss(e.ones([4, 3]), e.ones([3])), error: ShapeError, mentions: ['mseLoss', '[4, 3]', '[3]'] },
+  {
+    what: 'binaryCrossEntropyWithLogits with a posWeight that does not broadcast',
+    run: (e) => binaryCrossEntropyWithLogits(e.ones([4, 3]), e.ones([4, 3]), { posWeight: e.ones([4]) }),
+    error: ShapeError,
+    mentions: ['binaryCrossEntropyWithLogits', 'posWeight', '[4]', '[4, 3]'],
+  },
+  {
+    what: 'binaryCrossEntropyWithLogits with an unknown reduction',
+    run: (e) => binaryCrossEntropyWithLogits(e.ones([2]), e.ones([2]), { reduction: 'avg' as 'mean' }),
+    error: RangeArgumentError,
+    mentions: ['binaryCrossEntropyWithLogits', 'avg'],
   },
 ];
 

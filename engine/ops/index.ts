@@ -1,6 +1,7 @@
 export * from './creation.js';
 export * from './elementwise.js';
 export * from './indexing.js';
+export * from './losses.js';
 export * from './matmul.js';
 export * from './nn.js';
 export * from './readback.js';

@@ -1,6 +1,7 @@
-// Op-table cases for softmax, logSoftmax, layerNorm, rmsNorm, crossEntropy. dropout draws random
+// Op-table cases for softmax, logSoftmax, layerNorm, rmsNorm, crossEntropy, mseLoss and
+// binaryCrossEntropyWithLogits. dropout draws random
 // masks and is tested by its properties in test/random.test.ts.
-import { crossEntropy, layerNorm, rmsNorm, type Tensor } from '../../engine/index.js';
+import { binaryCrossEntropyWithLogits, crossEntropy, layerNorm, mseLoss, rmsNorm, type LossReduction, type Tensor } from '../../engine/index.js';
 import type { Ref } from '../reference/core.js';
 import * as N from '../reference/nn.js';
 import type { InputSpec, OpCase } from './harness.js';
@@ -146,6 +147,59 @@ const CROSS_ENTROPY: Cases = [
   ce({ shape: [6, 5] }, { shape: [6], values: { int: [0, 5] }, dtype: 'u32' }),
 ];
 
+const MSE: Cases = (
+  [
+    [{ shape: [7] }, 'mean'],
+    [{ shape: [3, 5] }, 'sum'],
+    [{ shape: [2, 3, 4] }, 'none'],
+    [{ shape: [4, 5], layout: 'transposed' }, 'mean'],
+    [{ shape: [] }, 'mean'],
+  ] as [InputSpec, LossReduction][]
+).map(([x, reduction]) => ({
+  label: `[${x.shape}]${x.layout ? ` ${x.layout}` : ''} ${reduction}`,
+  inputs: [x, { shape: x.shape }],
+  run: (_e, a, b) => mseLoss(a, b, { reduction }),
+  ref: (a, b) => N.mseLoss(a, b, { reduction }),
+}));
+
+/** Targets in [0, 1]: hard labels and soft ones. */
+const probs = (shape: number[]): InputSpec => ({ shape, values: { fixed: [0, 1, 0.25, 0.8, 1, 0, 0.5] } });
+
+interface BCECase {
+  x: InputSpec;
+  weight?: number[];
+  posWeight?: number[];
+  reduction?: LossReduction;
+}
+
+const BCE: Cases = (
+  [
+    { x: { shape: [7] } },
+    { x: { shape: [3, 4] }, reduction: 'none' },
+    { x: { shape: [2, 5], values: LARGE }, reduction: 'sum' }, // saturated sigmoids: finite, exact slopes
+    { x: { shape: [3, 4] }, weight: [3, 4], posWeight: [4] },
+    { x: { shape: [5, 3] }, posWeight: [3], reduction: 'sum' },
+    { x: { shape: [4, 6], layout: 'strided' }, weight: [1, 6], reduction: 'none' },
+  ] as BCECase[]
+).map(({ x, weight, posWeight, reduction }) => {
+  const inputs: InputSpec[] = [x, probs(x.shape)];
+  if (weight) inputs.push({ shape: weight, values: 'positive' });
+  if (posWeight) inputs.push({ shape: posWeight, values: 'positive' });
+  const split = <T>(rest: T[]) => ({ w: weight ? rest[0] : undefined, p: posWeight ? rest[weight ? 1 : 0] : undefined });
+  return {
+    label: `[${x.shape}]${x.layout ? ` ${x.layout}` : ''}${x.values === LARGE ? ' ±100' : ''}${weight ? ` weight [${weight}]` : ''}${posWeight ? ` posWeight [${posWeight}]` : ''} ${reduction ?? 'mean'}`,
+    inputs,
+    run: (_e: unknown, a: Tensor, y: Tensor, ...rest: Tensor[]) => {
+      const { w, p } = split(rest);
+      return binaryCrossEntropyWithLogits(a, y, { weight: w, posWeight: p, reduction });
+    },
+    ref: (a: Ref, y: Ref, ...rest: Ref[]) => {
+      const { w, p } = split(rest);
+      return N.binaryCrossEntropyWithLogits(a, y, { weight: w, posWeight: p, reduction });
+    },
+  };
+});
+
 export const nnCases = {
   softmax: alongDim((x, d) => x.softmax(d), N.softmax),
   logSoftmax: alongDim((x, d) => x.logSoftmax(d), N.logSoftmax),
@@ -153,4 +207,6 @@ export const nnCases = {
   rmsNorm: norm('rmsNorm', RMS_NORM),
   crossEntropy: CROSS_ENTROPY,
   dropout: [],
+  mseLoss: MSE,
+  binaryCrossEntropyWithLogits: BCE,
 } satisfies Record<string, OpCase[]>;

@@ -13,7 +13,7 @@ export const OP_NAMES = [
   // reductions
   'sum', 'mean', 'max', 'min', 'argmax', 'argmin', 'logsumexp', 'var',
   // linear algebra and nn
-  'matmul', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'crossEntropy', 'dropout',
+  'matmul', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'crossEntropy', 'dropout', 'mseLoss', 'binaryCrossEntropyWithLogits',
   // indexing and shape
   'embedding', 'gather', 'indexSelect', 'scatterAdd', 'cat', 'stack', 'split', 'pad', 'cumsum', 'topk', 'oneHot', 'cast',
 ] as const;

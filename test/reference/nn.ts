@@ -1,5 +1,5 @@
 // Float64 references for the neural-network functionals, written as the textbook formulas.
-import { Ref, lanes } from './core.js';
+import { Ref, lanes, zip, zip3 } from './core.js';
 
 function logsumexp(v: number[]): number {
   const m = Math.max(...v);
@@ -85,4 +85,34 @@ export function crossEntropy(logits: Ref, target: Ref, options: CrossEntropyOpti
   if (reduction === 'none') return new Ref(logits.shape.slice(0, -1), losses);
   const sum = losses.reduce((a, b) => a + b, 0);
   return Ref.scalar(reduction === 'sum' ? sum : sum / count);
+}
+
+type Reduction = 'mean' | 'sum' | 'none';
+
+function reduceLoss(loss: Ref, reduction: Reduction = 'mean'): Ref {
+  if (reduction === 'none') return loss;
+  const sum = loss.data.reduce((a, b) => a + b, 0);
+  return Ref.scalar(reduction === 'sum' ? sum : sum / loss.size);
+}
+
+/** torch.nn.functional.mse_loss. */
+export function mseLoss(input: Ref, target: Ref, options: { reduction?: Reduction } = {}): Ref {
+  return reduceLoss(zip(input, target, (x, y) => (x - y) ** 2), options.reduction);
+}
+
+/** log σ(x), stable for either sign. */
+const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
+
+/**
+ * torch.nn.functional.binary_cross_entropy_with_logits from its definition:
+ * -w [p y log σ(x) + (1 - y) log(1 - σ(x))], with log(1 - σ(x)) = log σ(-x).
+ */
+export function binaryCrossEntropyWithLogits(
+  input: Ref, target: Ref, options: { weight?: Ref; posWeight?: Ref; reduction?: Reduction } = {},
+): Ref {
+  const one = Ref.scalar(1);
+  const p = options.posWeight ?? one;
+  const w = options.weight ?? one;
+  const pos = zip3(input, target, p, (x, y, pw) => -(pw * y * logSigmoid(x) + (1 - y) * logSigmoid(-x)));
+  return reduceLoss(zip(pos, w, (l, wi) => l * wi), options.reduction);
 }
