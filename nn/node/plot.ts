@@ -1,13 +1,17 @@
 // Render Vega-Lite specs headless: vega-lite compiles the spec to Vega, vega renders it to an SVG
 // string without a DOM (renderer 'none' + toSVG), and resvg (Rust, prebuilt per platform through
 // optional dependencies, no install script) rasterises the SVG to PNG. Files are written atomically.
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+// All three are optional peer dependencies, loaded on first use (see peers.ts).
+import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from './fs.js';
+import { importPeer, loadPeer } from './peers.js';
+
+const PLOT_PEERS = ['vega', 'vega-lite', '@resvg/resvg-js'];
 
 /** A Vega-Lite spec → SVG text. */
 export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+  const vega = await importPeer<typeof import('vega')>('vega', 'renderSvg() (plots)', PLOT_PEERS);
+  const { compile } = await importPeer<typeof import('vega-lite')>('vega-lite', 'renderSvg() (plots)', PLOT_PEERS);
   const compiled = compile(spec as unknown as TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
@@ -19,6 +23,7 @@ export async function renderSvg(spec: Record<string, unknown>): Promise<string> 
 
 /** SVG text → PNG bytes, at `scale` times the SVG's size (2 for crisp text). Uses the system's fonts. */
 export function svgToPng(svg: string, options: { scale?: number } = {}): Uint8Array {
+  const { Resvg } = loadPeer<typeof import('@resvg/resvg-js')>('@resvg/resvg-js', 'svgToPng() (PNG plots)', PLOT_PEERS);
   const resvg = new Resvg(svg, {
     fitTo: { mode: 'zoom', value: options.scale ?? 2 },
     background: 'white',

@@ -1,8 +1,12 @@
 // Terminal progress for `train()`: a cli-progress bar (step, ETA, latest loss and dev metric) when the
 // stream is a terminal, and plain, rate-limited lines otherwise (CI logs, files, pipes), where a
 // redrawn bar would print escape codes and thousands of lines.
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+// cli-progress is an optional peer dependency, loaded only when a bar is drawn (see peers.ts).
+import type { SingleBar } from 'cli-progress';
 import type { Progress } from '../trainer.js';
+import { loadPeer } from './peers.js';
+
+type CliProgress = typeof import('cli-progress');
 
 export interface TerminalProgressOptions {
   label?: string;
@@ -26,6 +30,7 @@ export function terminalProgress(options: TerminalProgressOptions = {}): Progres
 }
 
 function barProgress(stream: NodeJS.WriteStream, label: string): Progress {
+  const { MultiBar, Presets } = loadPeer<CliProgress>('cli-progress', 'terminalProgress() on a terminal (the progress bar)');
   // MultiBar (with one bar) because it can print log lines above the bar without tearing it.
   const multi = new MultiBar(
     {
