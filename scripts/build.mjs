@@ -1,17 +1,22 @@
 // Bundles with esbuild (.wgsl inlined as text):
 //   dist/kiln.js             the engine (platform-neutral ESM: Node, Deno, browsers)
 //   dist/nn.js               kiln/nn on the engine (platform-neutral; imports ./kiln.js)
-//   dist/nn-node.js          kiln/nn/node: Node adapters (files, progress bar, PNG; imports ./nn.js)
+//   dist/nn-node.js          the package's ./node export: Node adapters (files, progress bar, PNG; imports ./nn.js)
+//   dist/{kiln,nn,nn-node}.d.ts  one bundled declaration file per library entry, next to its bundle
+//                            (tsc's declarations rolled up by rollup-plugin-dts): their imports are
+//                            ./kiln.js and ./nn.js, which resolve under node16, bundler and Deno alike
 //   dist/test/node.js        every test suite, for mocha under Node
 //   dist/test/deno.js        the GPU suites with a small runner, for Deno's own WebGPU
 //   dist/<entry>.js          bench, method CLI and demo entry points when present
-//   dist/types/              .d.ts for engine/ (package.json's "types"), from tsconfig.build.json
 // --no-types skips the declarations (a few seconds of tsc) for quick test rebuilds.
 import { build as esbuild } from 'esbuild';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { staleAware } from './stale.mjs';
+import { tmpdir } from 'node:os';
+import { join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // --outdir=DIR builds elsewhere (parallel work in one tree must not overwrite each other's bundles).
 const outArg = process.argv.find((a) => a.startsWith('--outdir='));
@@ -29,20 +34,28 @@ const common = {
   logLevel: 'warning',
 };
 
-/** Resolve imports of the layers below to the sibling bundles, so every entry shares one engine. */
+/**
+ * Resolve imports of the layers below to the sibling bundles, so every entry shares one engine. Matched
+ * by the resolved file (engine/index.js, nn/index.js), so `../index.js` from nn/node/ counts too.
+ */
+const root = fileURLToPath(new URL('..', import.meta.url));
 const siblings = (map) => ({
   name: 'siblings',
   setup(b) {
-    b.onResolve({ filter: /\/(engine|nn)\/index\.js$/ }, (args) => {
-      const layer = args.path.match(/(engine|nn)\/index\.js$/)[1];
-      return map[layer] ? { path: map[layer], external: true } : undefined;
+    b.onResolve({ filter: /(^|\/)index\.js$/ }, (args) => {
+      const abs = resolve(args.resolveDir, args.path);
+      for (const [layer, target] of Object.entries(map)) if (abs === join(root, layer, 'index.js')) return { path: target, external: true };
+      return undefined;
     });
   },
 });
 
+/** Deno reads a bundle's types from this directive (no `@ts-types` needed); Node and bundlers use package.json. */
+const typesBanner = (name) => ({ banner: { js: `/// <reference types="./${name}.d.ts" />` } });
+
 const jobs = [
-  build({ ...common, entryPoints: ['engine/index.ts'], outfile: `${dist}/kiln.js`, platform: 'neutral' }),
-  build({ ...common, entryPoints: ['nn/index.ts'], outfile: `${dist}/nn.js`, platform: 'neutral', plugins: [siblings({ engine: './kiln.js' })] }),
+  build({ ...common, ...typesBanner('kiln'), entryPoints: ['engine/index.ts'], outfile: `${dist}/kiln.js`, platform: 'neutral' }),
+  build({ ...common, ...typesBanner('nn'), entryPoints: ['nn/index.ts'], outfile: `${dist}/nn.js`, platform: 'neutral', plugins: [siblings({ engine: './kiln.js' })] }),
   build({ ...common, entryPoints: ['test/entry.node.ts'], outfile: `${dist}/test/node.js`, platform: 'node', packages: 'external' }),
   build({
     ...common,
@@ -59,19 +72,71 @@ const nodeEntries = [
   ['nn/demo.ts', `${dist}/demo.js`],
 ];
 if (existsSync('nn/node/index.ts')) {
-  jobs.push(build({ ...common, entryPoints: ['nn/node/index.ts'], outfile: `${dist}/nn-node.js`, platform: 'node', packages: 'external', plugins: [siblings({ engine: './kiln.js', nn: './nn.js' })] }));
+  jobs.push(build({ ...common, ...typesBanner('nn-node'), entryPoints: ['nn/node/index.ts'], outfile: `${dist}/nn-node.js`, platform: 'node', packages: 'external', plugins: [siblings({ engine: './kiln.js', nn: './nn.js' })] }));
 }
 for (const [src, out] of nodeEntries) {
   if (existsSync(src)) jobs.push(build({ ...common, entryPoints: [src], outfile: out, platform: 'node', packages: 'external' }));
 }
 await Promise.all(jobs);
 
-if (!process.argv.includes('--no-types')) {
-  // Declarations only; type errors in engine/ and nn/ fail the build (esbuild alone does not check types).
+if (!process.argv.includes('--no-types')) await buildTypes();
+
+/**
+ * Declarations: tsc emits per-file .d.ts into a temporary folder (type errors fail the build; esbuild
+ * alone checks no types), then rollup-plugin-dts rolls each entry into one file next to its bundle.
+ * Two tsc programs run side by side: engine/ and nn/ without Node types (tsconfig.build.json, so a
+ * Node-only API there fails the build), and nn/node/ with them (tsconfig.build-node.json).
+ */
+async function buildTypes() {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', `${dist}/types`], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.error('build: tsc -p tsconfig.build.json failed');
-    process.exit(r.status ?? 1);
+  const tmp = mkdtempSync(join(tmpdir(), 'kiln-types-'));
+  try {
+    const runTsc = (project, out) =>
+      new Promise((done, fail) => {
+        const child = spawn(process.execPath, [tsc, '-p', project, '--outDir', out], { stdio: 'inherit' });
+        child.on('error', fail);
+        child.on('exit', (code) => (code === 0 ? done() : fail(new Error(`build: tsc -p ${project} failed (exit ${code})`))));
+      });
+    const withNode = existsSync('nn/node/index.ts');
+    await Promise.all([runTsc('tsconfig.build.json', join(tmp, 'lib')), withNode && runTsc('tsconfig.build-node.json', join(tmp, 'node'))]);
+
+    const { rollup } = await import('rollup');
+    const { dts } = await import('rollup-plugin-dts');
+    /**
+     * Imports of another entry's sources become imports of that entry's bundle (./kiln.js, ./nn.js):
+     * `map` is [folder prefix, bundle or null to keep it in this entry], first match wins.
+     */
+    const layers = (root, map) => ({
+      name: 'kiln-layers',
+      async resolveId(source, importer, options) {
+        if (!importer || !source.startsWith('.')) return null;
+        const r = await this.resolve(source, importer, { ...options, skipSelf: true });
+        if (!r) return null;
+        const rel = r.id.slice(root.length + 1).split(sep).join('/');
+        const target = map.find(([prefix]) => rel.startsWith(prefix))?.[1];
+        return target ? { id: target, external: true } : null;
+      },
+    });
+    const entries = [
+      ['kiln', join(tmp, 'lib'), 'engine/index.d.ts', []],
+      ['nn', join(tmp, 'lib'), 'nn/index.d.ts', [['engine/', './kiln.js']]],
+      ...(withNode ? [['nn-node', join(tmp, 'node'), 'nn/node/index.d.ts', [['engine/', './kiln.js'], ['nn/node/', null], ['nn/', './nn.js']]]] : []),
+    ];
+    await Promise.all(
+      entries.map(async ([name, root, input, map]) => {
+        const bundle = await rollup({
+          input: join(root, input),
+          plugins: [layers(root, map), dts()],
+          external: (id) => !id.startsWith('.') && !id.startsWith('/') && !/^[A-Za-z]:/.test(id),
+          onwarn(w, warn) {
+            if (w.code !== 'EMPTY_BUNDLE') warn(w);
+          },
+        });
+        await bundle.write({ file: resolve(dist, `${name}.d.ts`), format: 'es' });
+        await bundle.close();
+      }),
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
