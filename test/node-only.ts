@@ -8,4 +8,5 @@ import './corpora.node.test.js';
 import './method-global-batch-lbl.node.test.js';
 import './method-jola.node.test.js';
 import './bench.node.test.js';
+import './readme.node.test.js';
 import './cli.node.test.js';
