@@ -3,6 +3,7 @@
 import { BindGroupCache } from './bindings.js';
 import { BufferPool, type MemoryInfo } from './buffer-pool.js';
 import { readCapabilities, RAISED_LIMITS, WANTED_FEATURES, type Capabilities } from './capabilities.js';
+import { decodeErrorWords, ERROR_WORD_BYTES, ERROR_WORDS } from './device-checks.js';
 import { DeviceError, KilnError } from './errors.js';
 import { BufferUsage, MapMode } from './gpu-constants.js';
 import { SHADERS, type ShaderName, type WgslScalar } from './shaders.js';
@@ -71,6 +72,11 @@ export class Engine {
   private rngSeed = 0;
   private rngOffset = 0;
   private lost = false;
+  /**
+   * @internal The device error word (engine/device-checks.ts): kernels that read an index bind it
+   * last and record the first out-of-range one; the next readback reports and clears it.
+   */
+  readonly errorBuffer: GPUBuffer;
 
   private constructor(
     readonly device: GPUDevice,
@@ -84,6 +90,12 @@ export class Engine {
     this.bindGroups = new BindGroupCache(device);
     this.pool = new BufferPool(device, options.poolCapBytes, this.caps.limits.maxStorageBufferBindingSize, (b) => this.bindGroups.forget(b));
     this.dispatchesPerSubmit = options.dispatchesPerSubmit ?? 64;
+    // WebGPU zero-initialises buffers: no violation recorded yet.
+    this.errorBuffer = device.createBuffer({
+      label: 'kiln error word',
+      size: ERROR_WORD_BYTES,
+      usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    });
     device.addEventListener?.('uncapturederror', (e: Event) => {
       const err = (e as GPUUncapturedErrorEvent).error;
       this.deviceErrors.push(err?.message ?? String(err));
@@ -343,11 +355,31 @@ export class Engine {
     this.dispatches = 0;
   }
 
-  /** @internal Read `bytes` from a buffer (after all pending work). */
+  /**
+   * @internal Read `bytes` from a buffer (after all pending work). Throws RangeArgumentError when a
+   * kernel encoded before it recorded an out-of-range index (the error word, copied in the same
+   * staging buffer and cleared in the same submit, so reporting costs no extra round trip).
+   */
   async read(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
-    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
-    const staging = this.device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-    this.copy(src, offset, staging, 0, size);
+    return this.readChecked(src, offset, bytes);
+  }
+
+  /**
+   * Throws RangeArgumentError (naming the op, the index and the dim size) if a kernel recorded an
+   * out-of-range index since the last readback, and clears the record; one round trip to the GPU.
+   * Readbacks (`data()`, `item()`, `array()`) check the same way by themselves.
+   */
+  async checkErrors(): Promise<void> {
+    await this.readChecked(null, 0, 0);
+  }
+
+  private async readChecked(src: GPUBuffer | null, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const size = src ? Math.max(4, Math.ceil(bytes / 4) * 4) : 0;
+    const staging = this.device.createBuffer({ size: size + ERROR_WORD_BYTES, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    if (src) this.copy(src, offset, staging, 0, size);
+    this.copy(this.errorBuffer, 0, staging, size, ERROR_WORD_BYTES);
+    // Cleared after the copy in the same command buffer: each violation is reported exactly once.
+    this.openEncoder().clearBuffer(this.errorBuffer);
     this.flush();
     try {
       await staging.mapAsync(MapMode.READ);
@@ -355,9 +387,13 @@ export class Engine {
       staging.destroy();
       throw new DeviceError(`reading a tensor failed: ${(e as Error).message}; ${this.deviceErrors.join('; ')}`);
     }
-    const out = staging.getMappedRange().slice(0, bytes);
+    const mapped = staging.getMappedRange();
+    const out = mapped.slice(0, bytes);
+    const words = new Uint32Array(mapped.slice(size, size + ERROR_WORD_BYTES), 0, ERROR_WORDS);
     staging.unmap();
     staging.destroy();
+    const err = decodeErrorWords(words);
+    if (err) throw err;
     return out;
   }
 
@@ -422,6 +458,7 @@ export class Engine {
     this.pool.evict();
     this.pool.destroyRetired();
     for (const c of this.chunks) c.buffer.destroy();
+    this.errorBuffer.destroy();
     this.device.destroy();
     this.platform = {};
   }
