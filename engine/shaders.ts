@@ -26,6 +26,7 @@ import moeWgrad from '../shaders/moe_wgrad.wgsl';
 import norm from '../shaders/norm.wgsl';
 import normBackward from '../shaders/norm_backward.wgsl';
 import normVec4 from '../shaders/norm_vec4.wgsl';
+import oneHot from '../shaders/one_hot.wgsl';
 import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
 import router from '../shaders/router.wgsl';
@@ -70,6 +71,7 @@ export const SHADERS = {
   norm,
   normBackward,
   normVec4,
+  oneHot,
   random,
   reduce,
   router,

@@ -1,7 +1,8 @@
 // out[c] = x[c with c[dim] replaced by index[c]] over the output's multi-index c: gather, indexSelect
 // and embedding are all this kernel with different strides (a stride of 0 where x or the index does
-// not vary with an output dim). Index values are clamped to [0, dimSize - 1]: range cannot be
-// checked without a readback, and clamping keeps every read inside x's storage.
+// not vary with an output dim). An index outside [0, dimSize - 1] is clamped, so every read stays
+// inside x's storage, and recorded in the engine's error word (engine/device-checks.ts) as op p.op;
+// the next readback throws RangeArgumentError.
 alias T = f32; // value storage
 alias I = i32; // index storage (i32 or u32)
 
@@ -15,16 +16,29 @@ struct Params {
   idxOffset: u32,
   dimSize: u32,
   dimStride: u32, // x stride of the gathered dim
+  op: u32,        // code reported for a bad index (gather, indexSelect or embedding)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> index: array<I>;
 @group(0) @binding(3) var<storage, read_write> out: array<T>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>; // the engine's error word
 
 override WG: u32 = 64;
 
+// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+fn report(v: I, size: u32) {
+  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], p.op);
+    atomicStore(&err[2], bitcast<u32>(v));
+    atomicStore(&err[3], size);
+    atomicStore(&err[4], select(0u, 1u, v < I(0)));
+  }
+}
+
 fn clamp_index(v: I, size: u32) -> u32 {
+  if (v < I(0) || u32(v) >= size) { report(v, size); }
   return min(u32(max(v, I(0))), size - 1u);
 }
 

@@ -1,8 +1,9 @@
 // First pass of a deterministic scatter-add (sort-then-segment): one (target, position) key pair per
 // source position, padded to the sort's power-of-two length with (0xffffffff, position) so the
 // padding sorts last. target = sum over position dims of c[k] * targetStrides[k]
-// + clamp(index[c]) * dimStride. Index values are clamped to [0, dimSize - 1] (no readback to check
-// them), which keeps every later write inside the output.
+// + clamp(index[c]) * dimStride. An index outside [0, dimSize - 1] is clamped, which keeps every
+// later write inside the output, and recorded in the engine's error word (engine/device-checks.ts)
+// as op p.op; the next readback throws RangeArgumentError.
 alias I = i32; // index storage (i32 or u32)
 
 struct Params {
@@ -15,15 +16,28 @@ struct Params {
   padded: u32,
   dimSize: u32,
   dimStride: u32,
+  op: u32, // code reported for a bad index (scatterAdd or a gather/indexSelect/embedding backward)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> index: array<I>;
 @group(0) @binding(2) var<storage, read_write> keys: array<vec2<u32>>;
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>; // the engine's error word
 
 override WG: u32 = 64;
 
+// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+fn report(v: I, size: u32) {
+  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], p.op);
+    atomicStore(&err[2], bitcast<u32>(v));
+    atomicStore(&err[3], size);
+    atomicStore(&err[4], select(0u, 1u, v < I(0)));
+  }
+}
+
 fn clamp_index(v: I, size: u32) -> u32 {
+  if (v < I(0) || u32(v) >= size) { report(v, size); }
   return min(u32(max(v, I(0))), size - 1u);
 }
 

@@ -1,10 +1,11 @@
 // The GPU bitonic sort behind topk and the sort-then-segment scatter-add, tested directly: full sorts
 // of 1, 2, 1000 and 4097 keys against Array.prototype.sort, scatter-add sums that equal the
 // sequential f32 sum in position order bit for bit (so they are reproducible), the dispatch count of
-// a 4096-key scatter-add, clamping of out-of-range index values, argument errors, and no leaks.
+// a 4096-key scatter-add, clamping and reporting of out-of-range index values, argument errors, and no leaks.
 import { expect } from 'chai';
 import { DTypeError, embedding, KilnError, oneHot, RangeArgumentError, ShapeError, type Engine, type KernelCall } from '../engine/index.js';
 import { gpuEngine } from './helpers/gpu.js';
+import { expectReported } from './helpers/reported.js';
 import { seededRandom } from './op-table/harness.js';
 
 /** Keys with many ties: integers in a range about n / 4 wide. */
@@ -126,25 +127,32 @@ describe('sort: bitonic sort behind topk and scatterAdd', function () {
   });
 });
 
-describe('indexing ops (gather, indexSelect, scatterAdd, embedding, oneHot, topk, cumsum): clamping, errors, leaks', function () {
+describe('indexing ops (gather, indexSelect, scatterAdd, embedding, oneHot, topk, cumsum): clamping and reporting, errors, leaks', function () {
   let engine: Engine;
   before(async function () {
     engine = await gpuEngine(this);
   });
 
-  it('clamps out-of-range index values into range instead of touching memory outside the tensor', async function () {
+  it('clamps out-of-range index values into range (no memory outside the tensor is touched) and reports them at the next readback', async function () {
     const errorsBefore = engine.deviceErrors.length;
     const x = engine.tensor([10, 20, 30]);
     const bad = engine.tensor([-5, 0, 2, 100], [4], { dtype: 'i32' });
+    // The first readback reports the op (one of its bad values: which invocation wins may vary);
+    // the record is then cleared and a second readback shows the clamped result.
     const g = engine.tidy(() => x.gather(0, bad));
+    await expectReported(g.data(), 'gather', undefined, 3);
     expect(Array.from(await g.data())).to.deep.equal([10, 10, 30, 30]);
     const s = engine.tidy(() => x.indexSelect(0, bad));
+    await expectReported(s.data(), 'indexSelect', undefined, 3);
     expect(Array.from(await s.data())).to.deep.equal([10, 10, 30, 30]);
     const a = engine.tidy(() => x.scatterAdd(0, bad, engine.tensor([1, 2, 3, 4])));
+    await expectReported(a.data(), 'scatterAdd', undefined, 3);
     expect(Array.from(await a.data())).to.deep.equal([13, 20, 37]);
     const e = engine.tidy(() => embedding(engine.tensor([7, -1], [2], { dtype: 'i32' }), engine.tensor([[1, 2], [3, 4]])));
+    await expectReported(e.data(), 'embedding', undefined, 2);
     expect(Array.from(await e.data())).to.deep.equal([3, 4, 1, 2]);
     const h = engine.tidy(() => oneHot(bad, 3));
+    await expectReported(h.data(), 'oneHot', undefined, 3);
     expect(Array.from(await h.data())).to.deep.equal([0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0]);
     await engine.sync();
     expect(engine.deviceErrors.slice(errorsBefore)).to.deep.equal([]);

@@ -5,16 +5,18 @@
 // so every source position becomes a (target, position) key pair, the pairs are bitonic-sorted on the
 // GPU, and the invocation at the head of each target's run sums the run in position order
 // (shaders/scatter_keys.wgsl, bitonic_sort.wgsl, segment_sum.wgsl). topk sorts each row with the same
-// bitonic kernel. Index values cannot be range-checked without a GPU readback: the kernels clamp them
-// to [0, size - 1], so an out-of-range index reads or writes the nearest valid element and memory
-// always stays in bounds.
+// bitonic kernel. An out-of-range index is clamped to [0, size - 1] on the GPU, so memory always
+// stays in bounds, and recorded in the engine's error word under the op's name
+// (engine/device-checks.ts): the next readback (or engine.checkErrors()) throws RangeArgumentError,
+// without a host sync per op.
 import { record } from '../autograd.js';
+import { CHECK_CODES, type CheckedOp } from '../device-checks.js';
 import type { Engine } from '../engine.js';
 import { DTypeError, fmtShape, RangeArgumentError, ShapeError } from '../errors.js';
 import { MAX_RANK, Params } from '../params.js';
 import { contiguousStrides, normAxis, numel, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { arange, zeros } from './creation.js';
+import { zeros } from './creation.js';
 import { identityCopy } from './elementwise.js';
 import { pad } from './shape-ops.js';
 import { computeType, empty, grid1d, gridRows, requireSameDtype } from './util.js';
@@ -53,8 +55,8 @@ interface GatherPlan {
   dimStride: number;
 }
 
-/** out[c] = x[c with the gathered coordinate = clamp(index[c])]; no autograd. */
-function gatherKernel(x: Tensor, index: Tensor, plan: GatherPlan): Tensor {
+/** out[c] = x[c with the gathered coordinate = clamp(index[c])], a bad index reported as `op`; no autograd. */
+function gatherKernel(op: CheckedOp, x: Tensor, index: Tensor, plan: GatherPlan): Tensor {
   const engine = x.engine;
   const out = empty(engine, plan.outShape, x.dtype);
   const n = out.size;
@@ -72,8 +74,9 @@ function gatherKernel(x: Tensor, index: Tensor, plan: GatherPlan): Tensor {
         .u32(index.offset)
         .u32(plan.dimSize)
         .u32(plan.dimStride)
+        .u32(CHECK_CODES[op])
         .finish(),
-      buffers: [x.storage.buffer, index.storage.buffer, out.storage.buffer],
+      buffers: [x.storage.buffer, index.storage.buffer, out.storage.buffer, engine.errorBuffer],
       grid: grid1d(engine, n),
     });
   }
@@ -139,7 +142,7 @@ interface ScatterPlan {
  * target in position order (deterministic). `out` is fresh, contiguous and initialised; `src` is
  * contiguous. No autograd.
  */
-function scatterInto(op: string, out: Tensor, src: Tensor, plan: ScatterPlan): void {
+function scatterInto(op: CheckedOp, out: Tensor, src: Tensor, plan: ScatterPlan): void {
   const { index, width } = plan;
   const n = index.size;
   if (n === 0 || width === 0) return;
@@ -159,8 +162,9 @@ function scatterInto(op: string, out: Tensor, src: Tensor, plan: ScatterPlan): v
       .u32(padded)
       .u32(plan.dimSize)
       .u32(plan.dimStride)
+      .u32(CHECK_CODES[op])
       .finish(),
-    buffers: [index.storage.buffer, pairs.storage.buffer],
+    buffers: [index.storage.buffer, pairs.storage.buffer, engine.errorBuffer],
     grid: grid1d(engine, padded),
   });
   sortPairs(engine, pairs, padded, padded);
@@ -176,27 +180,28 @@ function scatterInto(op: string, out: Tensor, src: Tensor, plan: ScatterPlan): v
 
 /**
  * out (rows, W) = zeros with row index[p] += src row p, for src of shape [...index.shape, W]
- * (embedding and indexSelect backward). Differentiable in src: its gradient is an embedding lookup.
+ * (embedding and indexSelect backward, reporting a bad index as `op`). Differentiable in src: its
+ * gradient is an embedding lookup.
  */
-function indexAddRows(rows: number, index: Tensor, src: Tensor): Tensor {
+function indexAddRows(op: 'embedding backward' | 'indexSelect backward', rows: number, index: Tensor, src: Tensor): Tensor {
   const engine = src.engine;
   const width = src.shape[src.ndim - 1];
   const out = zeros(engine, [rows, width], { dtype: src.dtype });
   const s = src.isContiguous() ? src : identityCopy(src);
-  scatterInto('indexAddRows', out, s, { index, targetStrides: index.shape.map(() => 0), dimSize: rows, dimStride: 1, width });
+  scatterInto(op, out, s, { index, targetStrides: index.shape.map(() => 0), dimSize: rows, dimStride: 1, width });
   if (s !== src) s.dispose();
   return record(engine, 'indexAddRows', [null, src], out, [index], (g, [idx]) => [null, embedding(idx, g)]);
 }
 
 /** scatterAdd into a copy of x (or into zeros of `shape` when x is null, for gather's backward). */
-function scatterAddImpl(x: Tensor | null, shape: Shape, d: number, index: Tensor, src: Tensor): Tensor {
+function scatterAddImpl(op: 'scatterAdd' | 'gather backward', x: Tensor | null, shape: Shape, d: number, index: Tensor, src: Tensor): Tensor {
   const engine = src.engine;
   const out = x ? identityCopy(x) : zeros(engine, shape, { dtype: src.dtype });
   // Only the part of src that the index covers takes part, as in torch.
   const part = src.view_(index.shape, src.strides, src.offset);
   const s = part.isContiguous() ? part : identityCopy(part);
   const outStrides = contiguousStrides(shape);
-  scatterInto('scatterAdd', out, s, {
+  scatterInto(op, out, s, {
     index,
     targetStrides: withDim(outStrides, d, 0),
     dimSize: shape[d],
@@ -230,7 +235,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   if (index.shape.some((s, k) => k !== d && s > x.shape[k]) || (x.shape[d] === 0 && index.size > 0)) {
     throw new ShapeError(`gather: index ${fmtShape(index.shape)} exceeds input ${fmtShape(x.shape)} outside dim ${d} (or dim ${d} is empty)`);
   }
-  const out = gatherKernel(x, index, {
+  const out = gatherKernel('gather', x, index, {
     outShape: [...index.shape],
     xStrides: withDim(x.strides, d, 0),
     idxStrides: [...index.strides],
@@ -238,7 +243,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     dimStride: x.strides[d],
   });
   const xShape = [...x.shape];
-  return record(x.engine, 'gather', [x, null], out, [index], (g, [idx]) => [scatterAddImpl(null, xShape, d, idx, g), null]);
+  return record(x.engine, 'gather', [x, null], out, [index], (g, [idx]) => [scatterAddImpl('gather backward', null, xShape, d, idx, g), null]);
 }
 
 /** torch.index_select: the slices index[0], index[1], … of dim `dim` (index 1-D, or 0-D as one element). */
@@ -252,7 +257,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normAxis('indexSelect', dim, x.shape);
   const n = index.size;
   if (x.shape[d] === 0 && n > 0) throw new ShapeError(`indexSelect: dim ${d} of input ${fmtShape(x.shape)} is empty (index ${fmtShape(index.shape)})`);
-  const out = gatherKernel(x, index, {
+  const out = gatherKernel('indexSelect', x, index, {
     outShape: withDim(x.shape, d, n),
     xStrides: withDim(x.strides, d, 0),
     idxStrides: withDim(x.shape.map(() => 0), d, index.ndim === 1 ? index.strides[0] : 0),
@@ -267,7 +272,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
     perm.forEach((p, i) => (inverse[p] = i));
     const gp = g.permute(perm);
     const rest = gp.shape.slice(1);
-    const rows = indexAddRows(size, idx.reshape([n]), gp.reshape([n, numel(rest)])); // (size, W)
+    const rows = indexAddRows('indexSelect backward', size, idx.reshape([n]), gp.reshape([n, numel(rest)])); // (size, W)
     return [rows.reshape([size, ...rest]).permute(inverse), null];
   });
 }
@@ -284,7 +289,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   if (index.shape.some((s, k) => s > src.shape[k] || (k !== d && s > x.shape[k])) || (x.shape[d] === 0 && index.size > 0)) {
     throw new ShapeError(`scatterAdd: the index must fit in src, and in the input outside dim ${d}: ${shapes}`);
   }
-  return scatterAddImpl(x, x.shape, d, index, src);
+  return scatterAddImpl('scatterAdd', x, x.shape, d, index, src);
 }
 
 /** F.embedding: rows of weight (num, dim) picked by indices of any shape → (...indices.shape, dim). */
@@ -295,17 +300,20 @@ export function embedding(indices: Tensor, weight: Tensor): Tensor {
   requireMaxRank('embedding', indices.ndim + 1, indices, weight);
   const [rows, width] = weight.shape;
   if (rows === 0 && indices.size > 0) throw new ShapeError(`embedding: the weight ${fmtShape(weight.shape)} has no rows (indices ${fmtShape(indices.shape)})`);
-  const out = gatherKernel(weight, indices, {
+  const out = gatherKernel('embedding', weight, indices, {
     outShape: [...indices.shape, width], // (...indices, dim)
     xStrides: [...indices.shape.map(() => 0), weight.strides[1]],
     idxStrides: [...indices.strides, 0],
     dimSize: rows,
     dimStride: weight.strides[0],
   });
-  return record(weight.engine, 'embedding', [null, weight], out, [indices], (g, [idx]) => [null, indexAddRows(rows, idx, g)]);
+  return record(weight.engine, 'embedding', [null, weight], out, [indices], (g, [idx]) => [null, indexAddRows('embedding backward', rows, idx, g)]);
 }
 
-/** One-hot i32 of shape (...indices.shape, numClasses); out-of-range indices give a row of zeros. */
+/**
+ * One-hot i32 of shape (...indices.shape, numClasses). An out-of-range index gives a row of zeros and
+ * is reported by the next readback (RangeArgumentError naming oneHot, the index and numClasses).
+ */
 export function oneHot(indices: Tensor, numClasses: number): Tensor {
   indices.assertLive('oneHot');
   if (indices.dtype !== 'i32' && indices.dtype !== 'u32') {
@@ -316,14 +324,20 @@ export function oneHot(indices: Tensor, numClasses: number): Tensor {
   }
   requireMaxRank('oneHot', indices.ndim + 1, indices);
   const engine = indices.engine;
-  return engine.noGrad(() => {
-    const classes = arange(engine, numClasses, undefined, 1, { dtype: indices.dtype });
-    const col = indices.unsqueeze(-1); // (..., 1)
-    const mask = col.eq(classes); // (..., numClasses) u32
-    const out = mask.to('i32');
-    for (const t of [classes, col, mask]) t.dispose();
-    return out;
-  });
+  const idx = indices.isContiguous() ? indices : engine.noGrad(() => indices.contiguous());
+  const out = empty(engine, [...indices.shape, numClasses], 'i32');
+  const n = out.size;
+  if (n > 0) {
+    engine.run({
+      shader: 'oneHot',
+      types: { I: idx.dtype },
+      params: new Params().u32(n).u32(numClasses).u32(idx.offset).u32(CHECK_CODES.oneHot).finish(),
+      buffers: [idx.storage.buffer, out.storage.buffer, engine.errorBuffer],
+      grid: grid1d(engine, n),
+    });
+  }
+  if (idx !== indices) idx.dispose();
+  return out;
 }
 
 /**
