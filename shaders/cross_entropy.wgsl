@@ -2,8 +2,9 @@
 //   lse = logsumexp(x)
 //   loss = (1 - eps) * (lse - x[t]) + eps * (lse - mean(x))     (PyTorch's label smoothing)
 // Rows whose target equals ignore_index get loss 0 and valid 0 (the op divides a mean by the sum of
-// valid). A target outside [0, cols) cannot be reported without a readback: the kernel reads no
-// memory for it and writes NaN (p.nan) as that row's loss, so the mistake shows in the loss.
+// valid). For a target outside [0, cols) (other than ignore_index) the kernel reads no memory, writes
+// NaN (p.nan) as that row's loss, and records it in the engine's error word (engine/device-checks.ts)
+// as op p.op, so the next readback throws RangeArgumentError.
 // One workgroup per row: an online (max, sum of exp) and the plain sum of x merge in one tree.
 alias T = f32;
 alias I = i32; // target storage (u32 allowed)
@@ -16,6 +17,7 @@ struct Params {
   ignore_index: i32,
   smoothing: f32,
   nan: f32,
+  op: u32, // code reported for a bad target (crossEntropy)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,11 +26,22 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> loss: array<T>;
 @group(0) @binding(4) var<storage, read_write> valid: array<T>;
 @group(0) @binding(5) var<storage, read_write> lse_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> err: array<atomic<u32>>; // the engine's error word
 
 // A power of two (the tree halves it).
 override WG: u32 = 64;
 
 const LOWEST: f32 = -3.4028234e38;
+
+// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+fn report(v: I, size: u32) {
+  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], p.op);
+    atomicStore(&err[2], bitcast<u32>(v));
+    atomicStore(&err[3], size);
+    atomicStore(&err[4], select(0u, 1u, v < I(0)));
+  }
+}
 
 // (max, sum of exp(x - max), sum of x) per invocation.
 var<workgroup> red: array<vec3<f32>, WG>;
@@ -66,11 +79,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let r = red[0];
     let lse = r.x + log(r.y);
     lse_out[row] = lse;
-    let tg = i32(tgt[p.t_offset + row]);
+    let raw = tgt[p.t_offset + row];
+    let tg = i32(raw);
     if (tg == p.ignore_index) {
       loss[row] = T(0.0);
       valid[row] = T(0.0);
     } else if (tg < 0 || tg >= i32(p.cols)) {
+      report(raw, p.cols);
       loss[row] = T(p.nan);
       valid[row] = T(1.0);
     } else {

@@ -2,7 +2,8 @@
 // saved per-row logsumexp:
 //   dx[r, c] = (exp(x[r, c] - lse[r]) - (1 - eps) [c == t[r]] - eps / cols) * gs[r * g_stride]
 // gs is the output gradient already divided by the count of valid rows for a mean (g_stride 0 then).
-// Ignored rows get 0; rows with an out-of-range target get NaN, as their loss did.
+// Ignored rows get 0; rows with an out-of-range target get NaN, as their loss did, and are recorded
+// in the engine's error word (engine/device-checks.ts) as op p.op.
 alias T = f32;
 alias I = i32;
 
@@ -16,6 +17,7 @@ struct Params {
   ignore_index: i32,
   smoothing: f32,
   nan: f32,
+  op: u32, // code reported for a bad target (crossEntropy backward)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,8 +26,19 @@ struct Params {
 @group(0) @binding(3) var<storage, read> lse: array<f32>;
 @group(0) @binding(4) var<storage, read> gs: array<T>;
 @group(0) @binding(5) var<storage, read_write> dx: array<T>;
+@group(0) @binding(6) var<storage, read_write> err: array<atomic<u32>>; // the engine's error word
 
 override WG: u32 = 64;
+
+// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+fn report(v: I, size: u32) {
+  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], p.op);
+    atomicStore(&err[2], bitcast<u32>(v));
+    atomicStore(&err[3], size);
+    atomicStore(&err[4], select(0u, 1u, v < I(0)));
+  }
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -33,11 +46,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.rows * p.cols) { return; }
   let row = i / p.cols;
   let c = i - row * p.cols;
-  let tg = i32(tgt[p.t_offset + row]);
+  let raw = tgt[p.t_offset + row];
+  let tg = i32(raw);
   var d = 0.0;
   if (tg == p.ignore_index) {
     d = 0.0;
   } else if (tg < 0 || tg >= i32(p.cols)) {
+    if (c == 0u) { report(raw, p.cols); }
     d = p.nan;
   } else {
     let sm = exp(f32(x[p.x_offset + i]) - lse[row]);

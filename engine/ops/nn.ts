@@ -2,6 +2,7 @@
 // The row ops share one layout: the dim (or trailing dims) they work over is made the contiguous last
 // dim, one workgroup handles one row, and each is a single autograd node with a fused backward kernel.
 import { record } from '../autograd.js';
+import { CHECK_CODES } from '../device-checks.js';
 import { DTypeError, RangeArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { Params } from '../params.js';
 import { normAxis } from '../shape.js';
@@ -228,8 +229,9 @@ const NAN = Number.NaN;
  * Softmax cross-entropy of `logits` (..., C) (classes last) against integer class indices `target`
  * (...) of dtype i32 or u32, as torch.nn.functional.cross_entropy with class indices. 'mean' divides
  * by the number of targets that are not `ignoreIndex` (counted on the GPU; NaN when all are ignored,
- * as PyTorch). Targets outside [0, C) other than ignoreIndex cannot be checked without a readback:
- * the kernels read no memory for them and make that row's loss and gradient NaN.
+ * as PyTorch). A target outside [0, C) other than ignoreIndex (negative ones included) makes that
+ * row's loss and gradient NaN, reads no memory, and is recorded on the GPU: the next readback throws
+ * RangeArgumentError naming crossEntropy, the target and C (no host sync here).
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   const op = 'crossEntropy';
@@ -265,8 +267,8 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
       shader: 'crossEntropy',
       types: { T: logits.dtype, I: target.dtype },
       constants: { WG: rowWorkgroup(classes) },
-      params: new Params().u32(rows).u32(classes).u32(xc.offset).u32(tc.offset).i32(ignoreIndex).f32(smoothing).f32(NAN).finish(),
-      buffers: [xc.storage.buffer, tc.storage.buffer, rowLoss.storage.buffer, valid.storage.buffer, lse.storage.buffer],
+      params: new Params().u32(rows).u32(classes).u32(xc.offset).u32(tc.offset).i32(ignoreIndex).f32(smoothing).f32(NAN).u32(CHECK_CODES.crossEntropy).finish(),
+      buffers: [xc.storage.buffer, tc.storage.buffer, rowLoss.storage.buffer, valid.storage.buffer, lse.storage.buffer, engine.errorBuffer],
       grid: gridRows(engine, rows),
     });
   }
@@ -304,8 +306,9 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
           .i32(ignoreIndex)
           .f32(smoothing)
           .f32(NAN)
+          .u32(CHECK_CODES['crossEntropy backward'])
           .finish(),
-        buffers: [xs.storage.buffer, ts.storage.buffer, ls.storage.buffer, scale.storage.buffer, dx.storage.buffer],
+        buffers: [xs.storage.buffer, ts.storage.buffer, ls.storage.buffer, scale.storage.buffer, dx.storage.buffer, engine.errorBuffer],
         grid: grid1d(engine, n),
       });
     }
