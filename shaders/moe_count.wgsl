@@ -1,7 +1,8 @@
 // Expert dispatch, counting sort pass 1: how many of each block of BLOCK (token, slot) pairs go to
 // each expert. One invocation per (block, expert) scans its block, so there are no atomics and the
-// counts are exact. Expert indices are clamped to [0, E - 1]: range cannot be checked without a
-// readback, and clamping keeps every later access in bounds.
+// counts are exact. Expert indices outside [0, E - 1] are clamped, which keeps every later access
+// in bounds (moe_scatter clamps the same way), and recorded in the engine's error word
+// (engine/device-checks.ts) as op p.op; the next readback throws RangeArgumentError.
 alias I = i32; // index storage (i32 or u32)
 
 struct Params {
@@ -9,17 +10,30 @@ struct Params {
   experts: u32,
   blocks: u32, // ceil(pairs / BLOCK)
   offIdx: u32,
+  op: u32, // code reported for a bad index (expertFFN)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> indices: array<I>;       // (N, k) contiguous
 @group(0) @binding(2) var<storage, read_write> counts: array<u32>; // (blocks, E)
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>; // the engine's error word
 
 override WG: u32 = 64;
 const BLOCK: u32 = 256u; // pairs per block; must match moe_scatter.wgsl
 
+// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+fn report(v: I, size: u32) {
+  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], p.op);
+    atomicStore(&err[2], bitcast<u32>(v));
+    atomicStore(&err[3], size);
+    atomicStore(&err[4], select(0u, 1u, v < I(0)));
+  }
+}
+
 fn expert_of(j: u32) -> u32 {
   let v = indices[p.offIdx + j];
+  if (v < I(0) || u32(v) >= p.experts) { report(v, p.experts); }
   return min(u32(max(v, I(0))), p.experts - 1u);
 }
 

@@ -21,6 +21,7 @@ const BLOCK: u32 = 256u; // must match moe_count.wgsl
 
 var<workgroup> ex: array<u32, BLOCK>;
 
+// Clamped as in moe_count.wgsl, which reports an out-of-range index.
 fn expert_of(j: u32) -> u32 {
   let v = indices[p.offIdx + j];
   return min(u32(max(v, I(0))), p.experts - 1u);

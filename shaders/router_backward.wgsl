@@ -13,6 +13,7 @@ struct Params {
   k: u32,
   x_offset: u32,
   g_offset: u32,
+  op: u32, // code reported for a bad expert index (topkRouter backward)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -21,6 +22,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> idx: array<i32>;
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<T>;
+@group(0) @binding(6) var<storage, read_write> err: array<atomic<u32>>; // the engine's error word
 
 // A power of two (the tree halves it).
 override WG: u32 = 64;
@@ -29,6 +31,17 @@ override SIGMOID: bool = false;
 override RENORM: bool = false;
 
 var<workgroup> red: array<f32, WG>;
+
+// The router writes indices in [0, E); one outside is clamped and recorded in the engine's error
+// word (engine/device-checks.ts). First violation wins: [0] set, [1] op, [2] bits, [3] size, [4] negative.
+fn report(v: i32, size: u32) {
+  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], p.op);
+    atomicStore(&err[2], bitcast<u32>(v));
+    atomicStore(&err[3], size);
+    atomicStore(&err[4], select(0u, 1u, v < 0));
+  }
+}
 
 fn score(v: f32, l: f32) -> f32 {
   if (SIGMOID) {
@@ -66,7 +79,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var total = 0.0;
       var gw_w = 0.0;
       for (var j = 0u; j < p.k; j++) {
-        sel[j] = u32(clamp(idx[row * p.k + j], 0, i32(E) - 1));
+        let v = idx[row * p.k + j];
+        if ((v < 0 || u32(v) >= E) && t == 0u) { report(v, E); }
+        sel[j] = u32(clamp(v, 0, i32(E) - 1));
         rs[j] = score(f32(x[base + sel[j]]), l);
         dr[j] = g[p.g_offset + row * p.k + j];
         total += rs[j];

@@ -1,7 +1,7 @@
 // expertFFN (on-device expert dispatch with grouped GEMMs): forward and backward against the
 // dense-masked reference for every activation over E = 1, 4, 8, 33 and k = 1, 2, 4, with odd N
 // (including 1), empty experts, all tokens on one expert, repeated experts in a token's slots and
-// clamped out-of-range indices; a float64 host reference on a tiny case; the per-expert loop
+// clamped (and reported) out-of-range indices; a float64 host reference on a tiny case; the per-expert loop
 // reference; bit-identical reruns; no host readback; no leaks; readable errors.
 import { expect } from 'chai';
 import {
@@ -10,6 +10,7 @@ import {
 } from '../engine/index.js';
 import { gpuEngine, itNoLeak } from './helpers/gpu.js';
 import { assertClose } from './helpers/compare.js';
+import { expectReported } from './helpers/reported.js';
 import { seededRandom } from './op-table/harness.js';
 
 interface Case {
@@ -89,13 +90,17 @@ function disposeInputs(inp: Inputs): void {
 
 type Fn = typeof expertFFN;
 
-/** Forward output and gradients for (x, weights, w1, w2[, w3]) with seed gradient gy, read back. */
-async function forwardBackward(engine: Engine, fn: Fn, c: Case, inp: Inputs): Promise<Float32Array[]> {
+/**
+ * Forward output and gradients for (x, weights, w1, w2[, w3]) with seed gradient gy, read back. With
+ * out-of-range indices, `reportedAs` is the op the first readback must name (then it is cleared).
+ */
+async function forwardBackward(engine: Engine, fn: Fn, c: Case, inp: Inputs, reportedAs?: string): Promise<Float32Array[]> {
   const leaves = [inp.x, inp.w, inp.w1, inp.w2, ...(inp.w3 ? [inp.w3] : [])].map((t) => t.detach().requiresGrad_());
   const [x, w, w1, w2, w3] = leaves;
   const y = fn(x, inp.idx, w, w1, w2, { activation: c.act, w3 });
   const grads = engine.autogradGrad(y, leaves, { gradOutput: inp.gy });
   const out = [y, ...grads.map((g) => g!)];
+  if (reportedAs) await expectReported(engine.checkErrors(), reportedAs, undefined, c.E);
   const data = await Promise.all(out.map(async (t) => (await t.data()) as Float32Array));
   for (const t of [...out, ...leaves]) t.dispose();
   return data;
@@ -194,14 +199,16 @@ describe('moe dispatch: expertFFN', function () {
     { N: 29, D: 6, F: 8, E: 8, k: 2, act: 'relu', route: 'sparse' }, // six empty experts
     { N: 33, D: 5, F: 7, E: 4, k: 1, act: 'swiglu', route: 'one' }, // all tokens on one expert
     { N: 11, D: 4, F: 6, E: 4, k: 4, act: 'gelu', route: 'repeat' }, // repeated experts across a token's slots
-    { N: 17, D: 5, F: 6, E: 8, k: 2, act: 'silu', route: 'outOfRange' }, // clamped to [0, E-1]
+    { N: 17, D: 5, F: 6, E: 8, k: 2, act: 'silu', route: 'outOfRange' }, // clamped to [0, E-1], reported
   ];
   for (const c of cases) {
     const title = `forward and backward match the dense-masked reference: N=${c.N} D=${c.D} F=${c.F} E=${c.E} k=${c.k} ${c.act}${c.route ? ` (${c.route})` : ''}`;
     itNoLeak(eng, title, async function () {
       const inp = makeInputs(engine, c, 1000 + c.N * 31 + c.E);
-      const got = await forwardBackward(engine, expertFFN, c, inp);
-      const ref = await forwardBackward(engine, expertFFNDense, c, inp);
+      // With bad indices the dense reference's scatterAdd (of the gate matrix) reports them.
+      const bad = c.route === 'outOfRange';
+      const got = await forwardBackward(engine, expertFFN, c, inp, bad ? 'expertFFN' : undefined);
+      const ref = await forwardBackward(engine, expertFFNDense, c, inp, bad ? 'scatterAdd' : undefined);
       got.forEach((g, i) => assertClose(g, ref[i], { rtol: 2e-4, atol: 2e-5 }, `${NAMES[i]} ${title}`));
       disposeInputs(inp);
       expect(engine.deviceErrors).to.deep.equal([]);

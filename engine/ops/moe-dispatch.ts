@@ -14,10 +14,12 @@
 // weight gradients as grouped GEMMs reducing over each expert's sorted rows (moe_wgrad). Every sum
 // has a fixed order and no kernel uses float atomics, so two runs give bit-identical results.
 //
-// Index values cannot be range-checked without a readback: the kernels clamp them to [0, E - 1]
-// (negative → 0), as gather and scatterAdd do, so memory always stays in bounds. Repeated experts in
-// one token's slots are allowed: each slot is its own row.
+// An index outside [0, E - 1] is clamped (negative → 0), so memory always stays in bounds, and
+// recorded in the engine's error word as expertFFN (engine/device-checks.ts): the next readback
+// throws RangeArgumentError, with no host sync here. Repeated experts in one token's slots are
+// allowed: each slot is its own row.
 import { record } from '../autograd.js';
+import { CHECK_CODES } from '../device-checks.js';
 import type { Engine } from '../engine.js';
 import { DTypeError, fmtShape, RangeArgumentError, ShapeError } from '../errors.js';
 import { Params } from '../params.js';
@@ -120,8 +122,8 @@ function buildRoute(engine: Engine, idx: Tensor, P: number, E: number, tileM: nu
   engine.run({
     shader: 'moeCount',
     types,
-    params: new Params().u32(P).u32(E).u32(blocks).u32(idx.offset).finish(),
-    buffers: [idx.storage.buffer, counts.storage.buffer],
+    params: new Params().u32(P).u32(E).u32(blocks).u32(idx.offset).u32(CHECK_CODES.expertFFN).finish(),
+    buffers: [idx.storage.buffer, counts.storage.buffer, engine.errorBuffer],
     grid: grid1d(engine, blocks * E, 64),
   });
   engine.run({
@@ -241,7 +243,8 @@ function runWgrad(
  * y[n] = Σ_s weights[n, s] · FFN_{indices[n, s]}(x[n]); FFN_e(x) = act(x·W1[e])·W2[e], or for
  * 'swiglu' (silu(x·W1[e]) ∘ (x·W3[e]))·W2[e]. Shapes: x (N, D), indices (N, k) i32/u32,
  * weights (N, k), w1 (E, D, F), w2 (E, F, D), w3 (E, D, F) → (N, D). Dropless, no host readback,
- * bit-identical across runs; out-of-range indices are clamped to [0, E - 1]. Differentiable in x,
+ * bit-identical across runs; an out-of-range index is clamped to [0, E - 1] and makes the next
+ * readback throw RangeArgumentError (expertFFN, the index, E). Differentiable in x,
  * weights, w1, w2, w3 (one autograd node; its backward is not itself differentiable).
  */
 export function expertFFN(x: Tensor, indices: Tensor, weights: Tensor, w1: Tensor, w2: Tensor, options: ExpertFFNOptions = {}): Tensor {
@@ -402,8 +405,9 @@ function applyAct(h: Tensor, act: ExpertActivation, gate: () => Tensor): Tensor 
 
 /**
  * Dense-masked reference: every expert on every token, weighted by the (N, E) gate matrix that holds
- * weights[n, s] at column indices[n, s] (summed for repeats, indices clamped as in expertFFN) and
- * zeros elsewhere. Built from differentiable engine ops.
+ * weights[n, s] at column indices[n, s] (summed for repeats; a bad index is clamped as in expertFFN
+ * and reported by the scatterAdd that builds it) and zeros elsewhere. Built from differentiable
+ * engine ops.
  */
 export function expertFFNDense(x: Tensor, indices: Tensor, weights: Tensor, w1: Tensor, w2: Tensor, options: ExpertFFNOptions = {}): Tensor {
   const { N, E } = check(x, indices, weights, w1, w2, options);

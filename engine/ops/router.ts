@@ -4,6 +4,7 @@
 // weights, scoreSums and lse are each one autograd node with a fused backward kernel
 // (shaders/router_backward.wgsl) that recomputes the scores from the saved logits and lse.
 import { record } from '../autograd.js';
+import { CHECK_CODES } from '../device-checks.js';
 import { isFloat } from '../dtype.js';
 import { DTypeError, KilnError, RangeArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { Params } from '../params.js';
@@ -121,8 +122,8 @@ export function topkRouter(logits: Tensor, k: number, options: RouterOptions = {
         shader: 'routerBackward',
         types: { T: xs.dtype },
         constants: { WG: backwardWorkgroup(experts), MODE: mode, SIGMOID: sigmoid, RENORM: renorm },
-        params: new Params().u32(n).u32(experts).u32(k).u32(xs.offset).u32(gc.offset).finish(),
-        buffers: [xs.storage.buffer, ls.storage.buffer, ix.storage.buffer, gc.storage.buffer, dx.storage.buffer],
+        params: new Params().u32(n).u32(experts).u32(k).u32(xs.offset).u32(gc.offset).u32(CHECK_CODES['topkRouter backward']).finish(),
+        buffers: [xs.storage.buffer, ls.storage.buffer, ix.storage.buffer, gc.storage.buffer, dx.storage.buffer, engine.errorBuffer],
         grid: gridRows(engine, n),
       });
     }
