@@ -5,6 +5,7 @@ import './autograd.test.js';
 import './matmul.test.js';
 import './memory.test.js';
 import './errors.test.js';
+import './device-errors.test.js';
 import './random.test.js';
 import './engine.test.js';
 import './sort.test.js';
