@@ -12,6 +12,8 @@ interface Layout {
   bindGroupLayout: GPUBindGroupLayout;
   pipelineLayout: GPUPipelineLayout;
   storageBindings: number;
+  /** Positions (0-based, in the buffers list) of the read_write storage bindings: what a dispatch writes. */
+  writable: number[];
 }
 
 /** The storage bindings of a shader, from its declarations: read-only or read-write, in binding order. */
@@ -53,7 +55,7 @@ export class BindGroupCache {
         })),
       ],
     });
-    l = { bindGroupLayout, pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] }), storageBindings: storage.length };
+    l = { bindGroupLayout, pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] }), storageBindings: storage.length, writable: storage.flatMap((kind, i) => (kind === 'read_write' ? [i] : [])) };
     this.layouts.set(shader, l);
     return l;
   }

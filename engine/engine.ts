@@ -66,6 +66,8 @@ export class Engine {
   /** While gpuTime runs: the query set every compute pass writes its begin/end timestamps into. */
   private timer: { querySet: GPUQuerySet; used: number } | null = null;
   private dispatches = 0;
+  private readonly writes = new WeakMap<GPUBuffer, number>();
+  private writeCount = 0;
   private chunks: UniformChunk[] = [];
   private chunkIndex = 0;
   private readonly dispatchesPerSubmit: number;
@@ -307,6 +309,7 @@ export class Engine {
     const pipeline = this.pipeline(call.shader, call.types ?? {}, call.constants ?? {});
     const [uBuffer, uOffset] = this.uniform(call.params);
     const bindGroup = this.bindGroups.get(call.shader, SHADERS[call.shader], uBuffer, call.params.byteLength, call.buffers);
+    for (const i of this.bindGroups.layout(call.shader, SHADERS[call.shader]).writable) this.noteWrite(call.buffers[i]);
     const pass = this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, [uOffset]);
@@ -317,6 +320,7 @@ export class Engine {
 
   /** @internal Copy bytes between buffers in stream order. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.noteWrite(dst);
     this.endPass();
     this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
@@ -326,9 +330,22 @@ export class Engine {
     // queue.writeBuffer runs before the next submit's commands, so submit what is pending first:
     // a pooled buffer may still be read by them.
     this.flush();
+    this.noteWrite(dst);
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const padded = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
     this.device.queue.writeBuffer(dst, 0, padded);
+  }
+
+  /**
+   * @internal A number that changes whenever work that writes `buffer` is encoded (dispatches with it
+   * at a read_write binding, copies and writes into it): a tensor's remembered preview is shown only
+   * while its storage's version is the one it was read at.
+   */
+  writeVersion(buffer: GPUBuffer): number {
+    return this.writes.get(buffer) ?? 0;
+  }
+  private noteWrite(buffer: GPUBuffer): void {
+    this.writes.set(buffer, ++this.writeCount);
   }
 
   /** Submit everything encoded so far. Does not wait for the GPU. */

@@ -1,10 +1,12 @@
-// A PyTorch-like printable preview: tensor([[1., 2.], [3., 4.]], dtype=f32), eliding long dims.
+// A PyTorch-like printable preview: the values part of tensor([[1., 2.], [3., 4.]], dtype=f32), eliding
+// long dims (Tensor.print and toString wrap it).
 import type { DType } from './dtype.js';
 
 const EDGE = 3;
 const MAX_FULL = 6;
 
-export function formatPreview(shape: readonly number[], dtype: DType, data: ArrayLike<number>, requiresGrad: boolean): string {
+/** The nested-bracket values of a contiguous host copy, long dims elided to their edges. */
+export function formatValues(shape: readonly number[], dtype: DType, data: ArrayLike<number>): string {
   const isInt = dtype === 'i32' || dtype === 'u32';
   const fmt = (v: number) => {
     if (isInt) return String(v);
@@ -23,6 +25,5 @@ export function formatPreview(shape: readonly number[], dtype: DType, data: Arra
     const sep = dim === shape.length - 1 ? ', ' : `,\n${indent} `;
     return `[${parts.join(sep)}]`;
   };
-  const body = render(0, 0, '       ');
-  return `tensor(${body}, dtype=${dtype}${requiresGrad ? ', requiresGrad=true' : ''})`;
+  return render(0, 0, '       '); // indented to sit after "tensor("
 }

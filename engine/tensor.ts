@@ -6,7 +6,6 @@ import type { Engine } from './engine.js';
 import { DisposedTensorError, DTypeError, EngineMismatchError, fmtShape } from './errors.js';
 import { contiguousStrides, isContiguous, numel, type Shape } from './shape.js';
 import * as ops from './ops/index.js';
-import { formatPreview } from './preview.js';
 
 /** A reference-counted GPU buffer shared by a tensor and its views. */
 export class Storage {
@@ -39,6 +38,7 @@ export class Tensor {
   gradLeaf: Tensor | null = null;
   disposed = false;
   readonly size: number;
+  private shownValues: { version: number; values: string } | null = null;
 
   /** @internal Use engine factories or ops. Takes over one reference to `storage`. */
   constructor(
@@ -147,12 +147,37 @@ export class Tensor {
   async item(): Promise<number> {
     return ops.readItem(this);
   }
-  /** A printable preview such as `tensor([[1, 2], [3, 4]], dtype=f32)`. */
+  /** A printable preview such as `tensor([[1, 2], [3, 4]], dtype=f32)`, read from the GPU now. */
   async print(): Promise<string> {
-    return formatPreview(this.shape, this.dtype, await this.data(), this.requiresGrad);
+    await this.data(); // remembers the values it read
+    return `tensor(${this.shownValues!.values}, dtype=${this.dtype}${this.flagText()})`;
   }
+  /**
+   * Shape, dtype and flags, with the values of the last readback (`data`, `item`, `print`…) while the
+   * storage has not been written since; reading a GPU tensor cannot be synchronous, so a tensor
+   * never read shows `await t.print()` instead. What console.log shows in Node and Deno.
+   */
   toString(): string {
-    return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''}${this.disposed ? ', disposed' : ''})`;
+    const flags = this.flagText();
+    if (this.disposed) return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}, disposed)`;
+    const shown = this.shownValues;
+    if (shown && shown.version === this.engine.writeVersion(this.storage.buffer)) {
+      return `tensor(${shown.values}, dtype=${this.dtype}${flags})`;
+    }
+    return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}${flags}) [values on the GPU: await t.print()]`;
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+  [Symbol.for('Deno.customInspect')](): string {
+    return this.toString();
+  }
+  private flagText(): string {
+    return `${this.requiresGrad ? ', requiresGrad=true' : ''}${this.gradFn ? `, gradFn=${this.gradFn.op}` : ''}`;
+  }
+  /** @internal Remember the values a readback showed, at the storage's write version it read. */
+  rememberValues(version: number, values: string): void {
+    this.shownValues = { version, values };
   }
 
   // ------------------------------------------------------------ autograd

@@ -1,7 +1,7 @@
 // Engine internals: capabilities, the pipeline cache, command batching, the uniform Params structs of
 // every shader against what the TypeScript writers pass, and the printable preview.
 import { expect } from 'chai';
-import { Engine, KilnError, type KernelCall } from '../engine/index.js';
+import { Engine, KilnError, type KernelCall, type Tensor } from '../engine/index.js';
 import * as kiln from '../engine/index.js';
 import { SHADERS } from '../engine/shaders.js';
 import { adapterText, gpuEngine, newEngine, openEngine } from './helpers/gpu.js';
@@ -421,6 +421,31 @@ describe('engine internals', function () {
       const tt = t.t();
       expect((await tt.print()).replace(/\s+/g, '')).to.equal('tensor([[1.,-3.],[2.5000,4.]],dtype=f32)');
       disposeAll(t, tt);
+    });
+
+    it('toString and console.log (inspect) show shape, dtype and the last values read while they are current', async function () {
+      const inspect = (t: Tensor) => (t as unknown as Record<symbol, () => string>)[Symbol.for('nodejs.util.inspect.custom')]();
+      const t = engine.tensor([[1, 2.5], [-3, 4]]);
+      // Never read: shape and dtype, one line, and how to see the values (no engine internals).
+      expect(String(t)).to.equal('Tensor(shape=[2, 2], dtype=f32) [values on the GPU: await t.print()]');
+      expect(inspect(t)).to.equal(String(t));
+      await t.data();
+      expect(String(t).replace(/\s+/g, '')).to.equal('tensor([[1.,2.5000],[-3.,4.]],dtype=f32)');
+      // A write into the storage (here an in-place copy) makes the remembered values stale.
+      const src = engine.tensor([[0, 0], [0, 7]]);
+      t.copy_(src);
+      expect(String(t)).to.match(/^Tensor\(shape=\[2, 2\], dtype=f32\) \[values on the GPU/);
+      expect(String(await t.print()).replace(/\s+/g, '')).to.equal('tensor([[0.,0.],[0.,7.]],dtype=f32)');
+      expect(inspect(t).replace(/\s+/g, '')).to.equal('tensor([[0.,0.],[0.,7.]],dtype=f32)');
+      // Reading another tensor does not make this one stale; an op result shows its gradFn.
+      const w = engine.ones([2], { requiresGrad: true });
+      const y = w.mul(2);
+      await y.data();
+      expect(inspect(t).replace(/\s+/g, '')).to.equal('tensor([[0.,0.],[0.,7.]],dtype=f32)');
+      expect(inspect(y)).to.match(/^tensor\(\[2\., 2\.\], dtype=f32, requiresGrad=true, gradFn=\w+\)$/);
+      y.dispose();
+      expect(String(y)).to.equal('Tensor(shape=[2], dtype=f32, disposed)');
+      disposeAll(t, src, w);
     });
 
     it('elides long dims and shows integer dtypes and requiresGrad', async function () {
