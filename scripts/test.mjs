@@ -3,6 +3,7 @@
 // Usage: node scripts/test.mjs [--outdir=dist] [--grep=PATTERN] [--node-only | --deno-only]
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { withoutDawnNoise } from './quiet-dawn.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -14,10 +15,11 @@ const require = createRequire(import.meta.url);
 /** Run a test process, echoing its output, and count passed/failed/skipped from its summary lines. */
 function run(cmd, cmdArgs, parse) {
   console.log(`\n$ ${[cmd, ...cmdArgs].join(' ')}`);
-  const r = spawnSync(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'], env, maxBuffer: 1 << 30 });
+  const r = spawnSync(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], env, maxBuffer: 1 << 30 });
   if (r.error) throw r.error;
   const out = r.stdout.toString();
   process.stdout.write(out);
+  process.stderr.write(withoutDawnNoise(r.stderr.toString()));
   const counts = parse(out);
   // A native crash (Dawn/lavapipe) ends the process with no summary; say so where a log's tail shows it.
   const crash = r.signal ? `killed by ${r.signal}` : counts.passed + counts.failed === 0 && r.status ? `exited with ${r.status} and no summary` : null;

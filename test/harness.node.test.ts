@@ -15,3 +15,29 @@ describe('engine: test harness (Dawn)', function () {
     }
   });
 });
+
+describe("scripts/quiet-dawn.mjs: Dawn's two lavapipe warnings filtered from our scripts' stderr", function () {
+  it('drops exactly those lines, passes every other line and the exit code through', async function () {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-quiet-'));
+    try {
+      const noisy = [
+        'Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.',
+        'kept: a real error',
+        'Warning: maxDynamicStorageBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.',
+        'Warning: something else artificially reduced',
+      ];
+      const script = join(dir, 'noisy.mjs');
+      writeFileSync(script, `process.stderr.write(${JSON.stringify(noisy.join('\n') + '\n')}); console.log('out ' + process.argv[2]); process.exit(3);`);
+      const r = spawnSync(process.execPath, ['scripts/quiet-dawn.mjs', script, 'arg1'], { encoding: 'utf8' });
+      expect(r.status).to.equal(3);
+      expect(r.stdout).to.equal('out arg1\n');
+      expect(r.stderr).to.equal('kept: a real error\nWarning: something else artificially reduced\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
