@@ -8,7 +8,8 @@
 //   latest                               the name of the newest complete step folder
 // A save writes a fresh step folder (each file atomically) and only then replaces `latest`
 // atomically. Until that last rename the previous checkpoint is what `latest` names, untouched; a
-// crash can at worst leave an unreferenced folder behind. Loading checks sizes and checksums and
+// crash can at worst leave an unreferenced folder or temporary file behind, which the next save's
+// pruning removes (it counts only complete folders toward `keep`). Loading checks sizes and checksums and
 // decodes everything before it changes the model, so a corrupt checkpoint changes nothing.
 // Web-standard code: file access comes through `CheckpointIO` (nn/node/fs.ts for Node).
 import { KilnError, type Engine, type Tensor } from '../engine/index.js';
@@ -23,7 +24,11 @@ export class CheckpointError extends KilnError {
 /** File access for checkpoints. Paths use '/' separators. */
 export interface CheckpointIO {
   readFile(path: string): Promise<Uint8Array>;
-  /** Replace `path` all at once (temporary file + rename): readers see the old file or the new, never a part. Creates parent folders. */
+  /**
+   * Replace `path` all at once (temporary file + rename): readers see the old file or the new, never a
+   * part. Creates parent folders. Temporary files are named `.tmp-…` in the same folder, so pruning
+   * can remove those a killed save left behind.
+   */
   writeFileAtomic(path: string, bytes: Uint8Array): Promise<void>;
   exists(path: string): Promise<boolean>;
   /** Optional: names in a folder, for pruning old step folders. */
@@ -72,6 +77,7 @@ export interface CheckpointState {
 
 const join = (...parts: string[]) => parts.join('/').replace(/\/+/g, '/');
 const FOLDER = /^step-\d{8,}(-r\d+)?$/;
+const TEMP_PREFIX = '.tmp-';
 export const stepFolder = (step: number) => `step-${String(step).padStart(8, '0')}`;
 
 /** Write a checkpoint for `step`. Returns the step folder's path. */
@@ -111,10 +117,43 @@ export async function saveCheckpoint(io: CheckpointIO, dir: string, opts: SaveOp
   return join(dir, folder);
 }
 
+/**
+ * Keep the current folder and the `keep - 1` newest other complete checkpoints; remove older ones,
+ * step folders that never completed (a save killed before its state.json), and temporaries left by
+ * killed atomic writes. One saver per `dir` at a time: another saver's files in flight would look
+ * like leftovers.
+ */
 async function prune(io: CheckpointIO, dir: string, current: string, keep: number): Promise<void> {
-  const folders = (await io.list!(dir)).filter((n) => FOLDER.test(n) && n !== current).sort();
-  const drop = folders.slice(0, Math.max(0, folders.length - Math.max(0, keep - 1)));
-  for (const f of drop) await io.remove!(join(dir, f));
+  const names = await io.list!(dir);
+  for (const n of names) if (n.startsWith(TEMP_PREFIX)) await io.remove!(join(dir, n));
+  const complete: string[] = [];
+  for (const f of names.filter((n) => FOLDER.test(n) && n !== current).sort()) {
+    if (await isComplete(io, join(dir, f))) complete.push(f);
+    else await removeFolder(io, join(dir, f));
+  }
+  const kept = Math.max(0, keep - 1);
+  for (const f of complete.slice(0, Math.max(0, complete.length - kept))) await removeFolder(io, join(dir, f));
+  for (const f of [current, ...complete.slice(Math.max(0, complete.length - kept))]) {
+    for (const n of await io.list!(join(dir, f))) if (n.startsWith(TEMP_PREFIX)) await io.remove!(join(dir, f, n));
+  }
+}
+
+/** A folder counts as a checkpoint once its state.json validates and names only files that exist. */
+async function isComplete(io: CheckpointIO, base: string): Promise<boolean> {
+  try {
+    const state = await readState(io, base);
+    for (const name of Object.keys(state.files)) if (!(await io.exists(join(base, name)))) return false;
+    return true;
+  } catch (e) {
+    if (e instanceof CheckpointError) return false;
+    throw e;
+  }
+}
+
+/** Remove state.json first: a removal cut short leaves a folder that no longer counts as complete. */
+async function removeFolder(io: CheckpointIO, base: string): Promise<void> {
+  await io.remove!(join(base, 'state.json'));
+  await io.remove!(base);
 }
 
 /** The step folder `latest` names, or null when `dir` holds no checkpoint. */

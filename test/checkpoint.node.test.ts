@@ -2,7 +2,8 @@
 // a resumed run that reproduces the next losses exactly, crashes mid-save that leave the previous
 // checkpoint intact, and corrupt files that raise a clear error and change nothing.
 import { expect } from 'chai';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crossEntropy, dropout, type Engine, type Tensor } from '../engine/index.js';
@@ -293,4 +294,88 @@ describe('checkpoint (Node file system)', function () {
     for (const s of [1, 2, 3, 4]) await saveCheckpoint(nodeIO, dir, { model: m, optimizer: o, engine, step: s, config: {} });
     expect((await readdir(dir)).sort()).to.deep.equal(['latest', 'step-00000003', 'step-00000004']);
   });
+
+  it('pruning removes leftovers of killed saves and counts only complete folders toward keep', async function () {
+    const { m, o } = fresh(1);
+    await lossesOf(engine, m, o, 0, 1);
+    for (const s of [1, 2]) await saveCheckpoint(nodeIO, dir, { model: m, optimizer: o, engine, step: s, config: {} });
+    // What kills leave: temporaries, a step folder without state.json, one with state.json but a file
+    // gone (a removal cut short), an empty one.
+    await writeFile(join(dir, '.tmp-latest-123-abcd'), 'step-00000009\n');
+    await writeFile(join(dir, 'step-00000002', '.tmp-model.safetensors-123-beef'), 'partial');
+    await mkdir(join(dir, 'step-00000003'));
+    await writeFile(join(dir, 'step-00000003', 'model.safetensors'), 'partial');
+    await mkdir(join(dir, 'step-00000004'));
+    await writeFile(join(dir, 'step-00000004', 'state.json'), await readFile(join(dir, 'step-00000002', 'state.json')));
+    await mkdir(join(dir, 'step-00000005'));
+    await saveCheckpoint(nodeIO, dir, { model: m, optimizer: o, engine, step: 6, config: {} });
+    // keep = 2: the new folder and the newest other complete one (2), not the partial 3, 4 or 5.
+    expect((await readdir(dir)).sort()).to.deep.equal(['latest', 'step-00000002', 'step-00000006']);
+    expect((await readdir(join(dir, 'step-00000002'))).sort()).to.deep.equal(['model.safetensors', 'optimizer.safetensors', 'state.json']);
+    await loadCheckpoint(nodeIO, dir, { model: m, optimizer: o, engine, folder: 'step-00000002' });
+  });
+
+  it('a process killed (SIGKILL) at random moments of save-and-prune always leaves a loadable latest and two complete checkpoints', async function () {
+    this.timeout(300_000);
+    const here = new URL('.', import.meta.url); // dist/test/: the library bundles sit one level up
+    const child = join(dir, '..', `kiln-saver-${process.pid}.mjs`);
+    await writeFile(child, SAVER);
+    const ckpt = join(dir, 'ckpt');
+    const model = new Linear(engine, 64, 128);
+    made.push(model);
+    const complete = async () => {
+      const names = (await readdir(ckpt)).filter((n) => n.startsWith('step-'));
+      const ok = await Promise.all(names.map((n) => readFile(join(ckpt, n, 'state.json'), 'utf8').then(() => true, () => false)));
+      return names.filter((_, i) => ok[i]);
+    };
+    let next = 0;
+    let seed = 12345;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const proc = spawn(process.execPath, [child, new URL('../kiln.js', here).href, new URL('../nn.js', here).href, new URL('../nn-node.js', here).href, ckpt, String(next)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        // The child says "ready" after its first save, then keeps saving until it is killed.
+        await new Promise<void>((resolve, reject) => {
+          proc.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+          proc.on('exit', (code) => reject(new Error(`saver exited early with ${code}`)));
+        });
+        await new Promise((r) => setTimeout(r, rand() * 30));
+        const exited = new Promise((r) => proc.on('exit', r));
+        proc.kill('SIGKILL');
+        await exited;
+        const state = await loadCheckpoint(nodeIO, ckpt, { model, engine });
+        // Every weight of step s's save equals s: the load returned one consistent save.
+        const w = new Set([...(await model.weight.data()), ...(await model.bias!.data())]);
+        expect([...w], `round ${round}: the weights of one save`).to.deep.equal([state.step]);
+        expect((await complete()).length, `round ${round}: complete checkpoints`).to.be.at.least(2);
+        next = state.step + 1;
+      }
+      // A clean save removes whatever the kills left: two complete folders, no temporaries.
+      await saveCheckpoint(nodeIO, ckpt, { model, engine, step: next, config: null });
+      const names = (await readdir(ckpt)).sort();
+      expect(names.filter((n) => n.startsWith('.tmp-')), 'temporaries left in the folder').to.deep.equal([]);
+      expect(names.filter((n) => n.startsWith('step-'))).to.deep.equal(await complete());
+      expect(await complete()).to.have.length(2);
+      for (const f of await complete()) expect((await readdir(join(ckpt, f))).filter((n) => n.startsWith('.tmp-'))).to.deep.equal([]);
+    } finally {
+      await rm(child, { force: true });
+    }
+  });
 });
+
+/** A child that saves a Linear(64, 128) whose every weight equals the step, step after step (~8 ms each), forever. */
+const SAVER = `
+const [kilnUrl, nnUrl, nnNodeUrl, dir, first] = process.argv.slice(2);
+const { Engine } = await import(kilnUrl);
+const { Linear, saveCheckpoint } = await import(nnUrl);
+const { nodeIO, dawnGPU } = await import(nnNodeUrl);
+const engine = await Engine.create({ gpu: dawnGPU() });
+const model = new Linear(engine, 64, 128);
+for (let step = Number(first); ; step++) {
+  engine.noGrad(() => engine.tidy(() => { for (const p of model.parameters()) p.copy_(engine.fullLike(p, step)); }));
+  await saveCheckpoint(nodeIO, dir, { model, engine, step, config: null, keep: 2 });
+  // Ready after the first save (the first child: after two, so two complete checkpoints exist): a
+  // kill soon after then lands where a killed earlier save's leftovers are still around.
+  if (step === Number(first) + (first === '0' ? 1 : 0)) console.log('ready');
+}
+`;
