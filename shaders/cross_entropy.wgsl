@@ -5,7 +5,10 @@
 // valid). For a target outside [0, cols) (other than ignore_index) the kernel reads no memory, writes
 // NaN (p.nan) as that row's loss, and records it in the engine's error word (engine/device-checks.ts)
 // as op p.op, so the next readback throws RangeArgumentError.
-// One workgroup per row: an online (max, sum of exp) and the plain sum of x merge in one tree.
+// One workgroup per row: an online (max, sum of exp) and the mean of x merge in one tree. The mean is
+// summed as x * (1 / cols), so it cannot overflow where the plain sum would ([1e38, 3e38, 0, 0]), and the
+// smoothing term is left out when eps is 0: a -Inf logit (vocabulary masking) makes it +Inf, and
+// 0 * Inf would turn a finite loss into NaN (PyTorch computes it only when label_smoothing > 0).
 alias T = f32;
 alias I = i32; // target storage (u32 allowed)
 
@@ -43,7 +46,7 @@ fn report(v: I, size: u32) {
   }
 }
 
-// (max, sum of exp(x - max), sum of x) per invocation.
+// (max, sum of exp(x - max), sum of x / cols) per invocation.
 var<workgroup> red: array<vec3<f32>, WG>;
 
 fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
@@ -58,14 +61,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let live = row < p.rows;
   let t = lid.x;
   let base = p.x_offset + row * p.cols;
+  let inv_cols = 1.0 / f32(p.cols);
   var acc = vec3<f32>(LOWEST, 0.0, 0.0);
   if (live) {
     for (var j = t; j < p.cols; j += WG) {
       let v = f32(x[base + j]);
       if (v > acc.x) {
-        acc = vec3<f32>(v, acc.y * exp(acc.x - v) + 1.0, acc.z + v);
+        acc = vec3<f32>(v, acc.y * exp(acc.x - v) + 1.0, acc.z + v * inv_cols);
       } else {
-        acc = vec3<f32>(acc.x, acc.y + exp(v - acc.x), acc.z + v);
+        acc = vec3<f32>(acc.x, acc.y + exp(v - acc.x), acc.z + v * inv_cols);
       }
     }
   }
@@ -90,8 +94,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       valid[row] = T(1.0);
     } else {
       let nll = lse - f32(x[base + u32(tg)]);
-      let spread = lse - r.z / f32(p.cols);
-      loss[row] = T((1.0 - p.smoothing) * nll + p.smoothing * spread);
+      var l = nll;
+      if (p.smoothing > 0.0) { l = (1.0 - p.smoothing) * nll + p.smoothing * (lse - r.z); }
+      loss[row] = T(l);
       valid[row] = T(1.0);
     }
   }

@@ -7,6 +7,8 @@ import { DTypeError, RangeArgumentError, ShapeError, crossEntropy, dropout, laye
 import { assertClose, assertEqualArrays } from './helpers/compare.js';
 import { gpuEngine } from './helpers/gpu.js';
 import { expectReported } from './helpers/reported.js';
+import { Ref } from './reference/core.js';
+import * as refNN from './reference/nn.js';
 
 const N = 100_000;
 const K = 6;
@@ -243,6 +245,40 @@ describe('crossEntropy, layerNorm, rmsNorm, softmax: argument errors and edge ca
     expect(Number.isNaN(await allIgnored.item()), 'mean over no targets').to.equal(true);
     expect(engine.deviceErrors.slice(errors0)).to.deep.equal([]);
     for (const t of [none, mean, grad, allIgnored]) t.dispose();
+  });
+
+  // Issue 22 item 1: the smoothing term eps * (lse - mean(x)) is +Inf for a -Inf logit (0 * Inf was
+  // NaN with eps 0), and the plain row sum of [1e38, 3e38, 0, 0] overflows f32 (NaN again).
+  it('crossEntropy: a -Inf non-target logit (masking) and logits whose sum overflows f32 give the float64 reference, with and without label smoothing', async function () {
+    const rows = [
+      [1, -Infinity, 2, 3], // PyTorch: 2.4076 (log(e + e^2 + e^3) - 1); inf with label smoothing
+      [1e38, 3e38, 0, 0], // 2e38, the sum of x overflows f32
+      [0.5, -1, 2, -Infinity],
+      [0.25, -0.5, 1, 2],
+    ];
+    const targets = [0, 0, 2, 3];
+    const x = Ref.of([4, 4], rows.flat());
+    const t = Ref.of([4], targets);
+    expect(refNN.crossEntropy(Ref.of([1, 4], rows[0]), Ref.of([1], [0])).data[0]).to.be.closeTo(2.4076, 1e-4);
+    for (const labelSmoothing of [0, 0.1]) {
+      const options = { labelSmoothing };
+      const [loss, mean, grad] = engine.tidy(() => {
+        const logits = engine.tensor(rows, [4, 4], { requiresGrad: true });
+        const target = engine.tensor(Int32Array.from(targets), [4], { dtype: 'i32' });
+        const [g] = engine.grad((l) => crossEntropy(l, target, options))(logits);
+        return [crossEntropy(logits, target, { ...options, reduction: 'none' }), crossEntropy(logits, target, options), g];
+      });
+      const expected = refNN.crossEntropy(x, t, { ...options, reduction: 'none' }).data;
+      if (labelSmoothing > 0) expect(expected[0], 'eps * (lse - mean) with a -Inf logit').to.equal(Infinity);
+      else expect(Array.from(expected).every(Number.isFinite)).to.equal(true);
+      assertClose(await loss.data(), expected, undefined, `per-row losses, labelSmoothing ${labelSmoothing}`);
+      assertClose([await mean.item()], refNN.crossEntropy(x, t, options).data, undefined, `mean loss, labelSmoothing ${labelSmoothing}`);
+      // The gradient stays finite either way (as PyTorch's): softmax gives a -Inf logit probability 0.
+      const g = await grad.data();
+      expect(Array.from(g).every(Number.isFinite), 'finite gradient').to.equal(true);
+      assertClose(g, refNN.crossEntropyGrad(x, t, options).data, undefined, `gradient, labelSmoothing ${labelSmoothing}`);
+      for (const v of [loss, mean, grad]) v.dispose();
+    }
   });
 
   it('layerNorm and rmsNorm name the op and the shapes when normalizedShape or weight do not fit', function () {

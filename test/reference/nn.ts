@@ -79,12 +79,37 @@ export function crossEntropy(logits: Ref, target: Ref, options: CrossEntropyOpti
     const row = Array.from(logits.data.subarray(r * c, (r + 1) * c));
     const lse = logsumexp(row);
     const meanLogit = row.reduce((a, b) => a + b, 0) / c;
-    losses[r] = (1 - eps) * (lse - row[t]) + eps * (lse - meanLogit);
+    // As PyTorch, the smoothing term only when eps > 0: with a -Inf logit it is +Inf, and 0 * Inf is NaN.
+    losses[r] = eps > 0 ? (1 - eps) * (lse - row[t]) + eps * (lse - meanLogit) : lse - row[t];
     count++;
   }
   if (reduction === 'none') return new Ref(logits.shape.slice(0, -1), losses);
   const sum = losses.reduce((a, b) => a + b, 0);
   return Ref.scalar(reduction === 'sum' ? sum : sum / count);
+}
+
+/**
+ * The gradient of crossEntropy with respect to the logits, from its closed form
+ * softmax(x) - (1 - eps) onehot(t) - eps / C per row (scaled by 1 / count for 'mean'): finite
+ * differences cannot step through a -Inf logit.
+ */
+export function crossEntropyGrad(logits: Ref, target: Ref, options: CrossEntropyOptions = {}): Ref {
+  const ignore = options.ignoreIndex ?? -100;
+  const eps = options.labelSmoothing ?? 0;
+  const c = logits.shape[logits.shape.length - 1];
+  const rows = logits.size / c;
+  const grad = new Float64Array(logits.size);
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const t = target.data[r];
+    if (t === ignore) continue;
+    count++;
+    const row = Array.from(logits.data.subarray(r * c, (r + 1) * c));
+    const lse = logsumexp(row);
+    for (let j = 0; j < c; j++) grad[r * c + j] = Math.exp(row[j] - lse) - (j === t ? 1 - eps : 0) - eps / c;
+  }
+  if ((options.reduction ?? 'mean') === 'mean') for (let i = 0; i < grad.length; i++) grad[i] /= count;
+  return new Ref(logits.shape, grad);
 }
 
 type Reduction = 'mean' | 'sum' | 'none';
