@@ -65,6 +65,7 @@ export function record(
   save: readonly Tensor[],
   rule: BackwardRule | null,
 ): Tensor {
+  engine.anomaly?.forward(op, inputs, out);
   if (!engine.gradEnabled || !inputs.some((t) => t?.requiresGrad)) return out;
   const edges: Edge[] = inputs.map((t) => {
     if (!t || !t.requiresGrad) return null;
@@ -127,6 +128,8 @@ export function runBackward(engine: Engine, root: Tensor, seed: Tensor | undefin
   const pass = <R>(fn: () => R): R => (opts.createGraph ? fn() : engine.noGrad(fn));
   return pass(() => {
     const seedGrad = seed ? seed.alias() : engine.onesLike(root);
+    const anomaly = engine.anomaly;
+    if (seed) anomaly?.gradient('backward: the seed gradient', seedGrad);
     if (!root.gradFn) {
       // The root is itself a leaf.
       deliverLeaf(engine, root, seedGrad, wanted, captured);
@@ -168,7 +171,8 @@ export function runBackward(engine: Engine, root: Tensor, seed: Tensor | undefin
           // A rule may pass `g` through or return one tensor for two inputs: give each edge its own
           // handle, since every delivered gradient is disposed or kept independently.
           const handed = new Set<Tensor>([g]);
-          return node.apply(g).map((x) => {
+          const grads = anomaly ? anomaly.rule(() => node.apply(g)) : node.apply(g);
+          return grads.map((x) => {
             if (!x) return null;
             const own = handed.has(x) ? x.linkedAlias() : x;
             handed.add(x);
@@ -191,13 +195,16 @@ export function runBackward(engine: Engine, root: Tensor, seed: Tensor | undefin
               `backward rule of ${node.op} returned a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(expected)}`,
             );
           }
+          anomaly?.gradient(`backward of ${node.op}: the gradient for its input ${i}`, gi);
           if ('leaf' in e) {
             deliverLeaf(engine, e.leaf, gi, wanted, captured);
             return;
           }
           const prev = grads.get(e.node);
           if (prev) {
-            grads.set(e.node, engine.keep(prev.add(gi)));
+            const sum = engine.keep(anomaly ? anomaly.rule(() => prev.add(gi)) : prev.add(gi));
+            anomaly?.gradient(`backward: the sum of the gradients of ${e.node.op}'s output`, sum);
+            grads.set(e.node, sum);
             prev.dispose();
             gi.dispose();
           } else grads.set(e.node, engine.keep(gi));

@@ -1,5 +1,6 @@
 // The Engine owns one GPUDevice: capabilities, buffer pool, pipeline cache, the open command encoder,
 // the uniform arena, tensor scopes (tidy) and the random-number state.
+import { AnomalyDetector, type AnomalyOptions } from './anomaly.js';
 import { BindGroupCache } from './bindings.js';
 import { BufferPool, type MemoryInfo } from './buffer-pool.js';
 import { readCapabilities, RAISED_LIMITS, WANTED_FEATURES, type Capabilities } from './capabilities.js';
@@ -79,6 +80,10 @@ export class Engine {
    * last and record the first out-of-range one; the next readback reports and clears it.
    */
   readonly errorBuffer: GPUBuffer;
+  /** @internal The anomaly checker while detectAnomaly is on (null when off: ops test only this). */
+  anomaly: AnomalyDetector | null = null;
+  /** Kept after detection is turned off: its labels decode checks still in flight. */
+  private detector: AnomalyDetector | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -220,6 +225,34 @@ export class Engine {
     options: { gradOutput?: Tensor; retainGraph?: boolean; createGraph?: boolean } = {},
   ): (Tensor | null)[] {
     return runBackward(this, output, options.gradOutput, { inputs, retainGraph: options.retainGraph, createGraph: options.createGraph });
+  }
+
+  /**
+   * Turn anomaly detection on or off (PyTorch: torch.autograd.set_detect_anomaly); returns the previous
+   * setting. While on, op outputs and backward gradients are checked on the GPU for NaN and ±Inf
+   * (`nanOnly`: NaN only) and the next readback throws AnomalyError naming the first op that produced
+   * one, its element and the value (engine/anomaly.ts says what is checked). Off by default, and then
+   * free: no check is dispatched. It costs one small dispatch per op while on.
+   */
+  detectAnomaly(enabled: boolean, options: AnomalyOptions = {}): boolean {
+    const was = this.anomaly !== null;
+    if (enabled) {
+      this.detector ??= new AnomalyDetector(this, options);
+      this.detector.nanOnly = options.nanOnly ?? false;
+      this.anomaly = this.detector;
+    } else this.anomaly = null;
+    return was;
+  }
+
+  /** Run `fn` with anomaly detection on (PyTorch: `with torch.autograd.detect_anomaly():`), then restore the setting. */
+  withAnomalyDetection<R>(fn: () => R, options: AnomalyOptions = {}): R {
+    const prev = this.anomaly ? { nanOnly: this.anomaly.nanOnly } : null;
+    this.detectAnomaly(true, options);
+    try {
+      return fn();
+    } finally {
+      this.detectAnomaly(prev !== null, prev ?? {});
+    }
   }
 
   // ---------------------------------------------------------------- memory
@@ -397,6 +430,7 @@ export class Engine {
     this.copy(this.errorBuffer, 0, staging, size, ERROR_WORD_BYTES);
     // Cleared after the copy in the same command buffer: each violation is reported exactly once.
     this.openEncoder().clearBuffer(this.errorBuffer);
+    this.detector?.cleared();
     this.flush();
     try {
       await staging.mapAsync(MapMode.READ);
@@ -409,7 +443,7 @@ export class Engine {
     const words = new Uint32Array(mapped.slice(size, size + ERROR_WORD_BYTES), 0, ERROR_WORDS);
     staging.unmap();
     staging.destroy();
-    const err = decodeErrorWords(words);
+    const err = decodeErrorWords(words, this.detector?.labels);
     if (err) throw err;
     return out;
   }

@@ -31,6 +31,24 @@ export class DeviceError extends KilnError {
   override name = 'DeviceError';
 }
 
+/**
+ * Anomaly detection (`engine.detectAnomaly(true)`) found a NaN or an infinity: `op` names the first op
+ * whose output (or, as "backward of <op>", whose gradient) held one, `element` the lowest flat index
+ * in that tensor, `kind` the value. Thrown at the next readback, like torch.autograd.detect_anomaly's
+ * RuntimeError; a KilnError of its own kind, as it is neither bad input nor a device failure.
+ */
+export class AnomalyError extends KilnError {
+  override name = 'AnomalyError';
+  constructor(
+    message: string,
+    readonly op: string,
+    readonly element: number,
+    readonly kind: 'NaN' | '+Inf' | '-Inf',
+  ) {
+    super(message);
+  }
+}
+
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }

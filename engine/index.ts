@@ -3,6 +3,7 @@ export { Engine, type EngineOptions, type KernelCall } from './engine.js';
 export { Tensor, type TensorOrScalar } from './tensor.js';
 export type { DType, TypedArray } from './dtype.js';
 export type { Capabilities } from './capabilities.js';
+export type { AnomalyOptions } from './anomaly.js';
 export type { MemoryInfo } from './buffer-pool.js';
 export * from './errors.js';
 export { broadcastShapes, contiguousStrides, numel } from './shape.js';

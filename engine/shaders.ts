@@ -6,6 +6,7 @@ import attentionBwdDq from '../shaders/attention_bwd_dq.wgsl';
 import attentionBwdPre from '../shaders/attention_bwd_pre.wgsl';
 import binary from '../shaders/binary.wgsl';
 import bitonicSort from '../shaders/bitonic_sort.wgsl';
+import checkFinite from '../shaders/check_finite.wgsl';
 import copy from '../shaders/copy.wgsl';
 import crossEntropy from '../shaders/cross_entropy.wgsl';
 import crossEntropyBackward from '../shaders/cross_entropy_backward.wgsl';
@@ -51,6 +52,7 @@ export const SHADERS = {
   attentionBwdPre,
   binary,
   bitonicSort,
+  checkFinite,
   copy,
   crossEntropy,
   crossEntropyBackward,

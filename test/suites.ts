@@ -6,6 +6,7 @@ import './matmul.test.js';
 import './memory.test.js';
 import './errors.test.js';
 import './device-errors.test.js';
+import './anomaly.test.js';
 import './random.test.js';
 import './engine.test.js';
 import './sort.test.js';

@@ -124,9 +124,9 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   return unary('clamp', x, U.clamp, (g, x) => gradKernel(x, g, B.clampGrad, lo, hi), lo, hi, false);
 }
 
-/** alpha * x + beta in one launch. */
-export function affine(x: Tensor, alpha: number, beta: number): Tensor {
-  return unary('affine', x, U.affine, (g) => (alpha === 1 ? g : g.mul(alpha)), alpha, beta, false);
+/** alpha * x + beta in one launch; `op` is the name autograd (and anomaly detection) gives it. */
+export function affine(x: Tensor, alpha: number, beta: number, op = 'affine'): Tensor {
+  return unary(op, x, U.affine, (g) => (alpha === 1 ? g : g.mul(alpha)), alpha, beta, false);
 }
 
 /**
@@ -166,7 +166,7 @@ function asTensor(op: string, a: Tensor, b: TensorOrScalar): Tensor {
 
 export function add(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
   a.assertLive('add');
-  if (typeof b === 'number') return affine(a, 1, alpha * b);
+  if (typeof b === 'number') return affine(a, 1, alpha * b, 'add');
   a.assertLive('add', b);
   requireSameDtype('add', a, b);
   const out = binaryKernel('add', a, b, B.add, alpha);
@@ -177,7 +177,7 @@ export function add(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
 
 export function sub(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
   a.assertLive('sub');
-  if (typeof b === 'number') return affine(a, 1, -alpha * b);
+  if (typeof b === 'number') return affine(a, 1, -alpha * b, 'sub');
   a.assertLive('sub', b);
   requireSameDtype('sub', a, b);
   const out = binaryKernel('sub', a, b, B.sub, alpha);
@@ -188,7 +188,7 @@ export function sub(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
 
 export function mul(a: Tensor, b: TensorOrScalar): Tensor {
   a.assertLive('mul');
-  if (typeof b === 'number') return affine(a, b, 0);
+  if (typeof b === 'number') return affine(a, b, 0, 'mul');
   a.assertLive('mul', b);
   requireSameDtype('mul', a, b);
   const out = binaryKernel('mul', a, b, B.mul);
@@ -200,7 +200,7 @@ export function mul(a: Tensor, b: TensorOrScalar): Tensor {
 export function div(a: Tensor, b: TensorOrScalar): Tensor {
   a.assertLive('div');
   if (typeof b === 'number') {
-    if (isFloat(a.dtype)) return affine(a, 1 / b, 0);
+    if (isFloat(a.dtype)) return affine(a, 1 / b, 0, 'div');
     b = scalarLike(a, b);
   }
   a.assertLive('div', b);
