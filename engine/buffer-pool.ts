@@ -42,6 +42,10 @@ export class BufferPool {
   private liveBuffers = 0;
   private liveBytes = 0;
   private peakBytes = 0;
+  /** Error scopes of new buffers not yet resolved, and the refusals they reported. */
+  private pending = new Set<Promise<void>>();
+  private failures: string[] = [];
+  private refused = new WeakSet<GPUBuffer>();
 
   constructor(
     private device: GPUDevice,
@@ -64,21 +68,60 @@ export class BufferPool {
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) this.pooledBytes -= size;
-    else buf = this.create(size);
+    else buf = this.create(size, what);
     this.liveBuffers++;
     this.liveBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     return buf;
   }
 
-  private create(size: number): GPUBuffer {
+  /**
+   * A new buffer inside an 'out-of-memory' error scope. An allocation that throws at once evicts the
+   * pool and is tried once more. One the driver refuses later (WebGPU returns an invalid buffer and
+   * reports it to the scope, asynchronously) is recorded: the next readback throws DeviceError
+   * (outOfMemory()), so no allocation waits on the GPU. Only pool misses pay for the scope.
+   */
+  private create(size: number, what: () => string): GPUBuffer {
+    const device = this.device;
+    const scoped = typeof device.pushErrorScope === 'function';
+    if (scoped) device.pushErrorScope('out-of-memory');
+    let buf: GPUBuffer | undefined;
     try {
-      return this.serialise(this.device.createBuffer({ size, usage: STORAGE_USAGE }));
-    } catch {
-      // An allocation that fails at once: give the pooled memory back and try once more.
-      this.evict();
-      return this.serialise(this.device.createBuffer({ size, usage: STORAGE_USAGE }));
+      try {
+        buf = device.createBuffer({ size, usage: STORAGE_USAGE });
+      } catch {
+        this.evict();
+        buf = device.createBuffer({ size, usage: STORAGE_USAGE });
+      }
+      return this.serialise(buf);
+    } finally {
+      if (scoped) {
+        const created = buf;
+        const seen = device.popErrorScope().then(
+          (err) => {
+            if (!err) return;
+            this.failures.push(`${what()} (${size} bytes): ${err.message}`);
+            // An invalid buffer must never be handed out again.
+            if (created) this.refused.add(created);
+          },
+          () => {},
+        );
+        this.pending.add(seen);
+        void seen.then(() => this.pending.delete(seen));
+      }
     }
+  }
+
+  /**
+   * Allocations the device refused since the last call (after their error scopes resolved), and
+   * forget them. On a refusal the pool's cached buffers are released, so a retry has that memory.
+   */
+  async outOfMemory(): Promise<string[]> {
+    if (this.pending.size) await Promise.all([...this.pending]);
+    const out = this.failures;
+    this.failures = [];
+    if (out.length) this.evict();
+    return out;
   }
 
   private serialise(buf: GPUBuffer): GPUBuffer {
@@ -90,7 +133,7 @@ export class BufferPool {
     const size = buf.size;
     this.liveBuffers--;
     this.liveBytes -= size;
-    if (this.pooledBytes + size > this.capBytes) {
+    if (this.pooledBytes + size > this.capBytes || this.refused.has(buf)) {
       this.retire(buf);
       return;
     }

@@ -438,6 +438,15 @@ export class Engine {
       staging.destroy();
       throw new DeviceError(`reading a tensor failed: ${(e as Error).message}; ${this.deviceErrors.join('; ')}`);
     }
+    const refused = await this.pool.outOfMemory();
+    if (refused.length) {
+      staging.unmap();
+      staging.destroy();
+      throw new DeviceError(
+        `out of memory: the device could not allocate ${refused.join('; ')}. Work encoded since then used an invalid buffer, ` +
+          `so results since the last readback are wrong; the buffer pool's cached memory was released, so a smaller retry can succeed`,
+      );
+    }
     const mapped = staging.getMappedRange();
     const out = mapped.slice(0, bytes);
     const words = new Uint32Array(mapped.slice(size, size + ERROR_WORD_BYTES), 0, ERROR_WORDS);

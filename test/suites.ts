@@ -7,6 +7,7 @@ import './memory.test.js';
 import './errors.test.js';
 import './device-errors.test.js';
 import './anomaly.test.js';
+import './oom.test.js';
 import './random.test.js';
 import './engine.test.js';
 import './sort.test.js';
