@@ -70,6 +70,7 @@ const nodeEntries = [
   ['bench/main.ts', `${dist}/bench/main.js`],
   ['methods/cli.ts', `${dist}/methods/cli.js`],
   ['nn/demo.ts', `${dist}/demo.js`],
+  ['bench/soak.ts', `${dist}/bench/soak.js`],
 ];
 if (existsSync('nn/node/index.ts')) {
   jobs.push(build({ ...common, ...typesBanner('nn-node'), entryPoints: ['nn/node/index.ts'], outfile: `${dist}/nn-node.js`, platform: 'node', packages: 'external', plugins: [siblings({ engine: './kiln.js', nn: './nn.js' })] }));
