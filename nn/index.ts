@@ -15,3 +15,4 @@ export * from './transformer.js';
 export * from './generate.js';
 export * from './tokenizer.js';
 export * from './data.js';
+export * from './stats.js';

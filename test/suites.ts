@@ -24,3 +24,4 @@ import './data.test.js';
 import './router.test.js';
 import './moe-dispatch.test.js';
 import './jola.test.js';
+import './stats.test.js';
