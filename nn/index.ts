@@ -3,6 +3,8 @@
 export { Module, ModuleList, type HookFn } from './module.js';
 export * from './layers.js';
 export * from './optim.js';
+export * from './snapshot.js';
+export * from './vector.js';
 export * from './schedule.js';
 export * from './lora.js';
 export * from './safetensors.js';

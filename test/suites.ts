@@ -12,6 +12,7 @@ import './random.test.js';
 import './engine.test.js';
 import './sort.test.js';
 import './optim.test.js';
+import './snapshot.test.js';
 import './lora.test.js';
 import './safetensors.test.js';
 import './nn-layers.test.js';
