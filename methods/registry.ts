@@ -4,6 +4,7 @@ import type { Engine } from '../engine/index.js';
 import type { MethodFlags } from './flags.js';
 import * as globalBatchLBL from './global-batch-lbl/cli.js';
 import * as jola from './jola/cli.js';
+import * as untrac from './untrac/cli.js';
 
 export interface MethodEntry<C = any> {
   /** One line for `npm run method -- --help`. */
@@ -17,4 +18,5 @@ export interface MethodEntry<C = any> {
 export const METHODS: Record<string, MethodEntry> = {
   'global-batch-lbl': globalBatchLBL,
   jola,
+  untrac,
 };

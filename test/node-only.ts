@@ -7,6 +7,7 @@ import './plot.node.test.js';
 import './corpora.node.test.js';
 import './method-global-batch-lbl.node.test.js';
 import './method-jola.node.test.js';
+import './method-untrac.node.test.js';
 import './bench.node.test.js';
 import './readme.node.test.js';
 import './cli.node.test.js';
