@@ -16,6 +16,9 @@ import { MARKOV_DEFAULTS } from '../methods/global-batch-lbl/markov.js';
 import { DEFAULTS as JOLA_DEFAULTS, QUICK as JOLA_QUICK, makeConfig as jolaConfig } from '../methods/jola/config.js';
 import { FLAGS as JOLA } from '../methods/jola/flags.js';
 import { METHODS } from '../methods/registry.js';
+import { DEFAULTS as UNTRAC_DEFAULTS } from '../methods/untrac/config.js';
+import { FLAGS as UNTRAC } from '../methods/untrac/flags.js';
+import { WORLD_DEFAULTS } from '../methods/untrac/topics.js';
 import { staleAware, staleReason } from '../scripts/stale.mjs';
 
 /** Dotted paths of every leaf (arrays are leaves) of a config object. */
@@ -34,6 +37,7 @@ describe('CLI flags', function () {
   const cases: [string, MethodFlags<any>, object][] = [
     ['jola', JOLA, JOLA_DEFAULTS],
     ['global-batch-lbl', GBL, { ...GBL_DEFAULTS, markov: MARKOV_DEFAULTS }],
+    ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
   ];
 
   it('every method is registered with its flag table', function () {
