@@ -15,6 +15,7 @@ export * from './attention.js';
 export * from './moe.js';
 export * from './transformer.js';
 export * from './generate.js';
+export * from './privacy.js';
 export * from './tokenizer.js';
 export * from './data.js';
 export * from './stats.js';
