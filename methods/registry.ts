@@ -2,6 +2,7 @@
 // runs the method on the parsed config, writing its report and plots.
 import type { Engine } from '../engine/index.js';
 import type { MethodFlags } from './flags.js';
+import * as cge from './cge/cli.js';
 import * as globalBatchLBL from './global-batch-lbl/cli.js';
 import * as jola from './jola/cli.js';
 import * as untrac from './untrac/cli.js';
@@ -16,6 +17,7 @@ export interface MethodEntry<C = any> {
 }
 
 export const METHODS: Record<string, MethodEntry> = {
+  cge,
   'global-batch-lbl': globalBatchLBL,
   jola,
   untrac,

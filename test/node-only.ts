@@ -5,6 +5,7 @@ import './safetensors.node.test.js';
 import './trainer.node.test.js';
 import './plot.node.test.js';
 import './corpora.node.test.js';
+import './method-cge.node.test.js';
 import './method-global-batch-lbl.node.test.js';
 import './method-jola.node.test.js';
 import './method-untrac.node.test.js';
