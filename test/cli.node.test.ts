@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_FLAGS, BENCH_PEERS, benchHelp, parseBenchFlags } from '../bench/flags.js';
 import { UsageError, closest, kebab, methodCommand, methodHelp, methodsHelp, parseMethodFlags, type MethodFlags } from '../methods/flags.js';
+import { DEFAULTS as CGE_DEFAULTS } from '../methods/cge/config.js';
+import { FLAGS as CGE } from '../methods/cge/flags.js';
 import { DEFAULTS as GBL_DEFAULTS, QUICK as GBL_QUICK, makeConfig as gblConfig } from '../methods/global-batch-lbl/config.js';
 import { FLAGS as GBL } from '../methods/global-batch-lbl/flags.js';
 import { MARKOV_DEFAULTS } from '../methods/global-batch-lbl/markov.js';
@@ -36,6 +38,7 @@ describe('CLI flags', function () {
   // The full configs, with the keys a method leaves to a library default filled in (the Markov corpus's).
   const cases: [string, MethodFlags<any>, object][] = [
     ['jola', JOLA, JOLA_DEFAULTS],
+    ['cge', CGE, CGE_DEFAULTS],
     ['global-batch-lbl', GBL, { ...GBL_DEFAULTS, markov: MARKOV_DEFAULTS }],
     ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
   ];
