@@ -7,7 +7,7 @@ import { readCapabilities, RAISED_LIMITS, WANTED_FEATURES, type Capabilities } f
 import { decodeErrorWords, ERROR_WORD_BYTES, ERROR_WORDS } from './device-checks.js';
 import { DeviceError, KilnError } from './errors.js';
 import { BufferUsage, MapMode } from './gpu-constants.js';
-import { SHADERS, type ShaderName, type WgslScalar } from './shaders.js';
+import { SHADERS, shaderSource, type ShaderName, type WgslScalar } from './shaders.js';
 import { runBackward } from './autograd.js';
 import type { DType, TypedArray } from './dtype.js';
 import * as ops from './ops/index.js';
@@ -545,7 +545,7 @@ export class Engine {
     const moduleKey = `${shader}|${typeKey}`;
     let module = this.modules.get(moduleKey);
     if (!module) {
-      module = this.device.createShaderModule({ code: specialise(SHADERS[shader], types), label: moduleKey });
+      module = this.device.createShaderModule({ code: specialise(shaderSource(shader), types), label: moduleKey });
       this.modules.set(moduleKey, module);
     }
     const c: Record<string, number> = {};

@@ -1,4 +1,6 @@
-// Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own.
+// Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own; a few
+// hold a block that the engine replaces with code generated from an op table (shaderSource).
+import { elementwiseWgsl } from './ops/elementwise-table.js';
 import adamw from '../shaders/adamw.wgsl';
 import attention from '../shaders/attention.wgsl';
 import attentionBwdDkv from '../shaders/attention_bwd_dkv.wgsl';
@@ -93,3 +95,25 @@ export const SHADERS = {
 
 export type ShaderName = keyof typeof SHADERS;
 export type WgslScalar = 'f32' | 'f16' | 'i32' | 'u32';
+
+/** Code generated from op tables, by shader: it replaces the file's `// @generated` … `// @end generated` block. */
+const GENERATED: Partial<Record<ShaderName, () => string>> = {
+  unary: () => elementwiseWgsl('unary'),
+  binary: () => elementwiseWgsl('binary'),
+};
+
+const GENERATED_BLOCK = /^\/\/ @generated\b[^]*?^\/\/ @end generated$/m;
+const sources = new Map<ShaderName, string>();
+
+/** The WGSL the engine compiles for a shader: the file, with its generated block filled in. */
+export function shaderSource(name: ShaderName): string {
+  let src = sources.get(name);
+  if (src === undefined) {
+    const file = SHADERS[name];
+    const gen = GENERATED[name];
+    if (gen && !GENERATED_BLOCK.test(file)) throw new Error(`${name}.wgsl: no "// @generated" … "// @end generated" block for its generated code`);
+    src = gen ? file.replace(GENERATED_BLOCK, () => `// generated from the op table\n${gen()}`) : file;
+    sources.set(name, src);
+  }
+  return src;
+}

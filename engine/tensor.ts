@@ -6,6 +6,7 @@ import type { Engine } from './engine.js';
 import { DisposedTensorError, DTypeError, EngineMismatchError, fmtShape } from './errors.js';
 import { contiguousStrides, isContiguous, numel, type Shape } from './shape.js';
 import * as ops from './ops/index.js';
+import { UNARY_METHODS, type UnaryMethodName } from './ops/elementwise-table.js';
 
 /** A reference-counted GPU buffer shared by a tensor and its views. */
 export class Storage {
@@ -24,6 +25,11 @@ export class Storage {
 
 export type Scalar = number;
 export type TensorOrScalar = Tensor | number;
+
+/** The option-free unary methods, one per op-table row marked `method` (x.exp(), x.relu(), …). */
+type UnaryMethods = { [K in UnaryMethodName]: () => Tensor };
+// Declaration merging: the class below gets these methods from the table at module load.
+export interface Tensor extends UnaryMethods {}
 
 export class Tensor {
   readonly isKilnTensor = true;
@@ -282,19 +288,9 @@ export class Tensor {
 
   // ------------------------------------------------------------ elementwise
 
-  neg(): Tensor { return ops.neg(this); }
-  abs(): Tensor { return ops.abs(this); }
-  exp(): Tensor { return ops.exp(this); }
-  log(): Tensor { return ops.log(this); }
-  sqrt(): Tensor { return ops.sqrt(this); }
-  rsqrt(): Tensor { return ops.rsqrt(this); }
-  sin(): Tensor { return ops.sin(this); }
-  cos(): Tensor { return ops.cos(this); }
-  tanh(): Tensor { return ops.tanh(this); }
-  sigmoid(): Tensor { return ops.sigmoid(this); }
-  relu(): Tensor { return ops.relu(this); }
+  // neg, abs, exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, relu, silu: installed below from the op
+  // table (ops/elementwise-table.ts rows with `method: true`).
   gelu(options?: { approximate?: 'none' | 'tanh' }): Tensor { return ops.gelu(this, options); }
-  silu(): Tensor { return ops.silu(this); }
   softplus(options?: { beta?: number; threshold?: number }): Tensor { return ops.softplus(this, options); }
   square(): Tensor { return ops.mul(this, this); }
   clamp(min?: number | null, max?: number | null): Tensor { return ops.clamp(this, min, max); }
@@ -348,4 +344,14 @@ export class Tensor {
 
 function flatArgs(args: (number | number[])[]): number[] {
   return args.length === 1 && Array.isArray(args[0]) ? [...args[0]] : (args as number[]);
+}
+
+for (const name of UNARY_METHODS) {
+  Object.defineProperty(Tensor.prototype, name, {
+    value(this: Tensor): Tensor {
+      return ops.unaryOp(name, this);
+    },
+    writable: true,
+    configurable: true,
+  });
 }

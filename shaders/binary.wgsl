@@ -1,4 +1,5 @@
-// out[i] = f(a[i], b[i]) with broadcasting through strides (stride 0 on broadcast dims).
+// out[i] = f(a[i], b[i]) with broadcasting through strides (stride 0 on broadcast dims); ops and codes
+// from engine/ops/elementwise-table.ts.
 // Arithmetic runs in C (f32 for float storage, the int type itself for ints); comparisons write 0/1.
 // The data is bound as vec4 and the math runs on vec4s, four consecutive elements per invocation
 // (see unary.wgsl for why).
@@ -30,68 +31,14 @@ override ALIGNED: bool = false;
 override RANK: u32 = 8;
 
 alias VC = vec4<C>;
-alias VF = vec4<f32>;
 
-fn sigmoid_(x: VF) -> VF {
-  return 1.0 / (1.0 + exp(-x));
-}
-
-fn flag(c: vec4<bool>) -> VC {
-  return select(VC(C(0)), VC(C(1)), c);
-}
-
+// @generated: the engine replaces everything up to "@end generated" with the helpers, the fused
+// activation gradients and the `apply` switch generated from the op table
+// (engine/ops/elementwise-table.ts). What stands here keeps the file valid WGSL on its own.
 fn apply(x: VC, y: VC) -> VC {
-  switch OP {
-    case 0u: { return x + C(p.alpha) * y; }
-    case 1u: { return x - C(p.alpha) * y; }
-    case 2u: { return x * y; }
-    case 3u: { return x / y; }
-    case 4u: { return VC(pow(VF(x), VF(y))); }
-    case 5u: { return max(x, y); }
-    case 6u: { return min(x, y); }
-    case 7u: { return flag(x == y); }
-    case 8u: { return flag(x != y); }
-    case 9u: { return flag(x < y); }
-    case 10u: { return flag(x <= y); }
-    case 11u: { return flag(x > y); }
-    case 12u: { return flag(x >= y); }
-    // Gradients of activations: x is the activation's input, y the upstream gradient.
-    case 20u: { return select(VC(C(0)), y, x > VC(C(0))); }
-    case 21u: {
-      let xf = VF(x);
-      let cdf = 0.5 * (1.0 + erf_(xf * 0.70710678118654752));
-      let pdf = 0.39894228040143268 * exp(-0.5 * xf * xf);
-      return VC(VF(y) * (cdf + xf * pdf));
-    }
-    case 22u: {
-      let xf = VF(x);
-      let u = 0.79788456080286536 * (xf + 0.044715 * xf * xf * xf);
-      let th = tanh(clamp(u, VF(-15.0), VF(15.0)));
-      let du = 0.79788456080286536 * (1.0 + 3.0 * 0.044715 * xf * xf);
-      return VC(VF(y) * (0.5 * (1.0 + th) + 0.5 * xf * (1.0 - th * th) * du));
-    }
-    case 23u: {
-      let s = sigmoid_(VF(x));
-      return VC(VF(y) * s * (1.0 + VF(x) * (1.0 - s)));
-    }
-    case 24u: {
-      // softplus'(x) = sigmoid(beta x) below the threshold, 1 above
-      let z = p.alpha * VF(x);
-      return VC(select(VF(y) * sigmoid_(z), VF(y), z > VF(p.beta)));
-    }
-    // x is the clamp input: gradient passes where alpha <= x <= beta.
-    case 25u: { return select(VC(C(0)), y, (VF(x) >= VF(p.alpha)) & (VF(x) <= VF(p.beta))); }
-    // x is the abs input: gradient times sign(x).
-    case 26u: { return select(select(VC(C(0)), VC(C(0)) - y, x < VC(C(0))), y, x > VC(C(0))); }
-    default: { return x; }
-  }
+  return x;
 }
-
-fn erf_(x: VF) -> VF {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let r = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(r, -r, x < VF(0.0));
-}
+// @end generated
 
 // Element i's positions in a and b (shared div/mod along the output's dims).
 fn src_index(i: u32) -> vec2<u32> {

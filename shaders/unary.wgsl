@@ -1,4 +1,5 @@
-// out[i] = f(a[i]) for one unary op chosen by OP, reading a strided (possibly broadcast) view.
+// out[i] = f(a[i]) for one unary op chosen by OP (codes and math from engine/ops/elementwise-table.ts),
+// reading a strided (possibly broadcast) view.
 // Float math runs in f32 whatever the storage type; ints pass through f32 (exact below 2^24).
 // The data is bound as vec4 and the math runs on vec4s (V), four elements per invocation.
 alias T = f32; // input storage
@@ -43,69 +44,13 @@ fn load(idx: u32) -> T {
 
 alias V = vec4<f32>;
 
-// erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), odd-extended.
-fn erf_(x: V) -> V {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(y, -y, x < V(0.0));
-}
-
-// log(1 + u) accurate for small u.
-fn log1p_(u: V) -> V {
-  let v = 1.0 + u;
-  return select(log(v) * u / (v - 1.0), u, v == V(1.0));
-}
-
-// x^e for a uniform exponent e: exact for e = 0, 1, 2, and negative bases with an integer e.
-fn pow_(x: V, e: f32) -> V {
-  if (e == 2.0) { return x * x; }
-  if (e == 1.0) { return x; }
-  if (e == 0.0) { return V(1.0); }
-  let ev = V(e);
-  if (e == floor(e)) {
-    let m = pow(abs(x), ev);
-    let odd = (i32(e) & 1) == 1;
-    return select(m, select(m, -m, odd), x < V(0.0));
-  }
-  return pow(x, ev);
-}
-
-fn sigmoid_(x: V) -> V {
-  return 1.0 / (1.0 + exp(-x));
-}
-
+// @generated: the engine replaces everything up to "@end generated" with the helpers and the `apply`
+// switch generated from the op table (engine/ops/elementwise-table.ts, one case per row). What stands
+// here keeps the file valid WGSL on its own.
 fn apply(x: V) -> V {
-  switch OP {
-    case 1u: { return -x; }
-    case 2u: { return abs(x); }
-    case 3u: { return exp(x); }
-    case 4u: { return log(x); }
-    case 5u: { return sqrt(x); }
-    case 6u: { return inverseSqrt(x); }
-    case 7u: { return sin(x); }
-    case 8u: { return cos(x); }
-    case 9u: { return tanh(clamp(x, V(-15.0), V(15.0))); }
-    case 10u: { return sigmoid_(x); }
-    case 11u: { return max(x, V(0.0)); }
-    case 12u: { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
-    case 13u: {
-      let u = 0.79788456080286536 * (x + 0.044715 * x * x * x);
-      return 0.5 * x * (1.0 + tanh(clamp(u, V(-15.0), V(15.0))));
-    }
-    case 14u: { return x * sigmoid_(x); }
-    case 15u: {
-      // softplus(beta = alpha, threshold = beta)
-      let z = p.alpha * x;
-      return select((max(z, V(0.0)) + log1p_(exp(-abs(z)))) / p.alpha, x, z > V(p.beta));
-    }
-    case 16u: { return clamp(x, V(p.alpha), V(p.beta)); }
-    case 17u: { return p.alpha * x + p.beta; }
-    case 18u: { return p.alpha / x; }
-    case 19u: { return pow_(x, p.alpha); }
-    case 20u: { return pow(V(p.alpha), x); }
-    default: { return x; }
-  }
+  return x;
 }
+// @end generated
 
 // Four consecutive outputs per invocation, written as one vec4 (the output is a fresh contiguous
 // tensor whose buffer holds whole vec4s; lanes past n compute on whatever is there and are never

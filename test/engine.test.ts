@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { Engine, KilnError, type KernelCall, type Tensor } from '../engine/index.js';
 import * as kiln from '../engine/index.js';
-import { SHADERS } from '../engine/shaders.js';
+import { SHADERS, shaderSource } from '../engine/shaders.js';
 import { adapterText, gpuEngine, newEngine, openEngine } from './helpers/gpu.js';
 import { disposeAll } from './helpers/tensors.js';
 
@@ -324,6 +324,28 @@ describe('engine internals', function () {
     expect(Array.from(await base.data())).to.deep.equal([0, 7, 8, 0, 0, 7, 8, 0, 0, 7, 8, 0]);
     expect(() => base.copy_(engine.tensor([1, 2, 3], [3], { dtype: 'i32' }))).to.throw(/copy_: dtypes differ/);
     base.dispose();
+  });
+
+  describe('every shader compiles', function () {
+    // Each file as it stands (valid WGSL on its own), and what the engine compiles (the file with
+    // its op-table-generated block), on this runtime's compiler (Tint under Dawn, Naga under Deno).
+    const errorsOf = async (code: string) => {
+      const info = await engine.device.createShaderModule({ code }).getCompilationInfo();
+      return info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
+    };
+    for (const name of Object.keys(SHADERS) as (keyof typeof SHADERS)[]) {
+      it(`${name}.wgsl, as it stands and as the engine compiles it`, async function () {
+        if (/^enable subgroups;/m.test(SHADERS[name]) && !engine.caps.subgroups) this.skip(); // the feature is not on this device
+        expect(await errorsOf(SHADERS[name]), 'the file').to.deep.equal([]);
+        if (shaderSource(name) !== SHADERS[name]) expect(await errorsOf(shaderSource(name)), 'the generated source').to.deep.equal([]);
+      });
+    }
+    it('the elementwise kernels hold a generated block, filled from the op table', function () {
+      for (const name of ['unary', 'binary'] as const) {
+        expect(SHADERS[name]).to.match(/^\/\/ @generated/m);
+        expect(shaderSource(name)).to.include('switch OP').and.to.include('erf_(');
+      }
+    });
   });
 
   describe('uniform Params structs', function () {

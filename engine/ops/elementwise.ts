@@ -1,5 +1,6 @@
 // Unary and binary elementwise ops, where, cast, clamp, comparisons — each one kernel launch over a
-// strided (possibly broadcast) view, with a backward rule written with other ops.
+// strided (possibly broadcast) view. What each op computes, its backward and its reference are rows
+// of elementwise-table.ts; this file launches the kernels and records the autograd nodes.
 import { record } from '../autograd.js';
 import type { DType } from '../dtype.js';
 import { isFloat } from '../dtype.js';
@@ -8,20 +9,8 @@ import { Params } from '../params.js';
 import { broadcastShapes, sameShape } from '../shape.js';
 import { Tensor, type TensorOrScalar } from '../tensor.js';
 import { requireF16 } from './creation.js';
+import { BINARY_CODE, FUSED_GRAD_CODE, UNARY, UNARY_CODE, type BinaryName, type UnaryName, type UnaryRow } from './elementwise-table.js';
 import { broadcastStrides, computeType, ELEMENTS_PER_INVOCATION, elementwiseGrid, empty, requireFloat, requireRank, requireSameDtype, unbroadcast } from './util.js';
-
-// Op codes of shaders/unary.wgsl.
-const U = {
-  identity: 0, neg: 1, abs: 2, exp: 3, log: 4, sqrt: 5, rsqrt: 6, sin: 7, cos: 8, tanh: 9, sigmoid: 10,
-  relu: 11, gelu: 12, geluTanh: 13, silu: 14, softplus: 15, clamp: 16, affine: 17, rdiv: 18, powScalar: 19, rpow: 20,
-} as const;
-
-// Op codes of shaders/binary.wgsl.
-const B = {
-  add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6,
-  eq: 7, ne: 8, lt: 9, le: 10, gt: 11, ge: 12,
-  reluGrad: 20, geluGrad: 21, geluTanhGrad: 22, siluGrad: 23, softplusGrad: 24, clampGrad: 25, absGrad: 26,
-} as const;
 
 /** Launch the unary kernel: out = f(x) elementwise, contiguous. */
 function unaryKernel(x: Tensor, code: number, alpha = 0, beta = 0, outDtype: DType = x.dtype): Tensor {
@@ -75,67 +64,52 @@ function binaryKernel(op: string, a: Tensor, b: Tensor, code: number, alpha = 1,
 
 /** @internal A contiguous copy without autograd (contiguous, clone). */
 export function identityCopy(x: Tensor): Tensor {
-  return unaryKernel(x, U.identity);
+  return unaryKernel(x, 0);
 }
 
 // ------------------------------------------------------------------ unary
 
-type UnaryRule = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
-
-function unary(op: string, x: Tensor, code: number, rule: UnaryRule, alpha = 0, beta = 0, floatOnly = true): Tensor {
-  x.assertLive(op);
-  if (floatOnly) requireFloat(op, x);
-  const y = unaryKernel(x, code, alpha, beta);
-  return record(x.engine, op, [x], y, [x, y], (g, [xs, ys]) => [rule(g, xs, ys)]);
+/** One row of the table on `x`, with its scalars: the kernel launch and the autograd node. */
+export function unaryOp(op: UnaryName, x: Tensor, alpha = 0, beta = 0, name: string = op): Tensor {
+  x.assertLive(name);
+  const row: UnaryRow = UNARY[op];
+  if (row.dtypes === 'float') requireFloat(name, x);
+  const y = unaryKernel(x, UNARY_CODE[op], alpha, beta);
+  const backward = row.backward;
+  if (backward === 'not differentiable') return y;
+  if ('fused' in backward) return record(x.engine, name, [x], y, [x], (g, [xs]) => [fusedGrad(op, xs, g, alpha, beta)]);
+  return record(x.engine, name, [x], y, [x, y], (g, [xs, ys]) => [backward.rule({ g, x: xs, y: ys, alpha, beta, affine })]);
 }
 
-export const neg = (x: Tensor) => unary('neg', x, U.neg, (g) => g.neg(), 0, 0, false);
-export const abs = (x: Tensor) => unary('abs', x, U.abs, (g, x) => gradKernel(x, g, B.absGrad), 0, 0, false);
-export const exp = (x: Tensor) => unary('exp', x, U.exp, (g, _x, y) => g.mul(y));
-export const log = (x: Tensor) => unary('log', x, U.log, (g, x) => g.div(x));
-export const sqrt = (x: Tensor) => unary('sqrt', x, U.sqrt, (g, _x, y) => g.div(y).mul(0.5));
-export const rsqrt = (x: Tensor) => unary('rsqrt', x, U.rsqrt, (g, _x, y) => g.mul(y.pow(3)).mul(-0.5));
-export const sin = (x: Tensor) => unary('sin', x, U.sin, (g, x) => g.mul(x.cos()));
-export const cos = (x: Tensor) => unary('cos', x, U.cos, (g, x) => g.mul(x.sin()).neg());
-export const tanh = (x: Tensor) => unary('tanh', x, U.tanh, (g, _x, y) => g.mul(affine(y.mul(y), -1, 1)));
-export const sigmoid = (x: Tensor) => unary('sigmoid', x, U.sigmoid, (g, _x, y) => g.mul(y).mul(affine(y, -1, 1)));
-export const relu = (x: Tensor) => unary('relu', x, U.relu, (g, x) => gradKernel(x, g, B.reluGrad));
-export const silu = (x: Tensor) => unary('silu', x, U.silu, (g, x) => gradKernel(x, g, B.siluGrad));
+/**
+ * g' = f'(x) * g for a row with a fused gradient, in one launch of the binary kernel. It has no
+ * backward rule of its own: a second derivative through it (createGraph) raises a named AutogradError.
+ */
+function fusedGrad(op: UnaryName, x: Tensor, g: Tensor, alpha: number, beta: number): Tensor {
+  const name = `${op}Grad`; // e.g. reluGrad: what a second-derivative error names
+  return record(x.engine, name, [x, g], binaryKernel(name, x, g, FUSED_GRAD_CODE[op]!, alpha, beta, g.dtype), [], null);
+}
 
 /** GELU, exact (erf) by default or the tanh approximation. */
 export function gelu(x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor {
-  const tanhApprox = options.approximate === 'tanh';
-  return unary('gelu', x, tanhApprox ? U.geluTanh : U.gelu, (g, x) => gradKernel(x, g, tanhApprox ? B.geluTanhGrad : B.geluGrad));
+  return unaryOp(options.approximate === 'tanh' ? 'geluTanh' : 'gelu', x, 0, 0, 'gelu');
 }
 
 /** log(1 + exp(beta x)) / beta, linear above `threshold` (PyTorch's defaults: beta 1, threshold 20). */
 export function softplus(x: Tensor, options: { beta?: number; threshold?: number } = {}): Tensor {
-  const beta = options.beta ?? 1;
-  const threshold = options.threshold ?? 20;
-  return unary('softplus', x, U.softplus, (g, x) => gradKernel(x, g, B.softplusGrad, beta, threshold), beta, threshold);
+  return unaryOp('softplus', x, options.beta ?? 1, options.threshold ?? 20);
 }
 
 const F32_MAX = 3.4028234663852886e38;
 
 export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
-  const lo = min ?? -F32_MAX;
-  const hi = max ?? F32_MAX;
   if (min == null && max == null) throw new DTypeError('clamp: at least one of min and max must be given');
-  return unary('clamp', x, U.clamp, (g, x) => gradKernel(x, g, B.clampGrad, lo, hi), lo, hi, false);
+  return unaryOp('clamp', x, min ?? -F32_MAX, max ?? F32_MAX);
 }
 
 /** alpha * x + beta in one launch; `op` is the name autograd (and anomaly detection) gives it. */
 export function affine(x: Tensor, alpha: number, beta: number, op = 'affine'): Tensor {
-  return unary(op, x, U.affine, (g) => (alpha === 1 ? g : g.mul(alpha)), alpha, beta, false);
-}
-
-/**
- * g' = f'(x) * g for activations, in one launch. It has no backward rule of its own: a second
- * derivative through it (backward with createGraph) raises a named AutogradError.
- */
-function gradKernel(x: Tensor, g: Tensor, code: number, alpha = 0, beta = 0): Tensor {
-  const name = `${Object.keys(B).find((k) => B[k as keyof typeof B] === code)}`;
-  return record(x.engine, name, [x, g], binaryKernel(name, x, g, code, alpha, beta, g.dtype), [], null);
+  return unaryOp('affine', x, alpha, beta, op);
 }
 
 /** Convert to `dtype`; float → int truncates toward zero. */
@@ -145,7 +119,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   if (dtype === x.dtype) {
     return record(x.engine, 'cast', [x], x.view_(x.shape, x.strides, x.offset), [], (g) => [g]);
   }
-  const out = unaryKernel(x, U.identity, 0, 0, dtype);
+  const out = unaryKernel(x, 0, 0, 0, dtype);
   if (!isFloat(x.dtype) || !isFloat(dtype)) return out;
   const from = x.dtype;
   return record(x.engine, 'cast', [x], out, [], (g) => [g.to(from)]);
@@ -169,7 +143,7 @@ export function add(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
   if (typeof b === 'number') return affine(a, 1, alpha * b, 'add');
   a.assertLive('add', b);
   requireSameDtype('add', a, b);
-  const out = binaryKernel('add', a, b, B.add, alpha);
+  const out = binaryKernel('add', a, b, BINARY_CODE.add, alpha);
   const sa = [...a.shape];
   const sb = [...b.shape];
   return record(a.engine, 'add', [a, b], out, [], (g) => [unbroadcast(g, sa), unbroadcast(alpha === 1 ? g : g.mul(alpha), sb)]);
@@ -180,7 +154,7 @@ export function sub(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
   if (typeof b === 'number') return affine(a, 1, -alpha * b, 'sub');
   a.assertLive('sub', b);
   requireSameDtype('sub', a, b);
-  const out = binaryKernel('sub', a, b, B.sub, alpha);
+  const out = binaryKernel('sub', a, b, BINARY_CODE.sub, alpha);
   const sa = [...a.shape];
   const sb = [...b.shape];
   return record(a.engine, 'sub', [a, b], out, [], (g) => [unbroadcast(g, sa), unbroadcast(g.mul(-alpha), sb)]);
@@ -191,7 +165,7 @@ export function mul(a: Tensor, b: TensorOrScalar): Tensor {
   if (typeof b === 'number') return affine(a, b, 0, 'mul');
   a.assertLive('mul', b);
   requireSameDtype('mul', a, b);
-  const out = binaryKernel('mul', a, b, B.mul);
+  const out = binaryKernel('mul', a, b, BINARY_CODE.mul);
   const sa = [...a.shape];
   const sb = [...b.shape];
   return record(a.engine, 'mul', [a, b], out, [a, b], (g, [a, b]) => [unbroadcast(g.mul(b), sa), unbroadcast(g.mul(a), sb)]);
@@ -205,7 +179,7 @@ export function div(a: Tensor, b: TensorOrScalar): Tensor {
   }
   a.assertLive('div', b);
   requireSameDtype('div', a, b);
-  const out = binaryKernel('div', a, b, B.div);
+  const out = binaryKernel('div', a, b, BINARY_CODE.div);
   const sa = [...a.shape];
   const sb = [...b.shape];
   return record(a.engine, 'div', [a, b], out, [b, out], (g, [b, y]) => [unbroadcast(g.div(b), sa), unbroadcast(g.mul(y).div(b).neg(), sb)]);
@@ -215,13 +189,9 @@ export function div(a: Tensor, b: TensorOrScalar): Tensor {
 export function pow(a: Tensor, exponent: TensorOrScalar): Tensor {
   a.assertLive('pow');
   requireFloat('pow', a);
-  if (typeof exponent === 'number') {
-    const e = exponent;
-    const y = unaryKernel(a, U.powScalar, e);
-    return record(a.engine, 'pow', [a], y, [a], (g, [x]) => [e === 0 ? g.mul(0) : g.mul(x.pow(e - 1)).mul(e)]);
-  }
+  if (typeof exponent === 'number') return unaryOp('powScalar', a, exponent, 0, 'pow');
   const b = asTensor('pow', a, exponent);
-  const out = binaryKernel('pow', a, b, B.pow);
+  const out = binaryKernel('pow', a, b, BINARY_CODE.pow);
   const sa = [...a.shape];
   const sb = [...b.shape];
   return record(a.engine, 'pow', [a, b], out, [a, b, out], (g, [a, b, y]) => [
@@ -232,20 +202,20 @@ export function pow(a: Tensor, exponent: TensorOrScalar): Tensor {
 
 /** base ** x for a number base (PyTorch's torch.pow(scalar, tensor)). */
 export function rpow(base: number, x: Tensor): Tensor {
-  return unary('pow', x, U.rpow, (g, _x, y) => g.mul(y).mul(Math.log(base)), base);
+  return unaryOp('rpow', x, base, 0, 'pow');
 }
 
 function extremum(op: 'maximum' | 'minimum', a: Tensor, other: TensorOrScalar): Tensor {
   a.assertLive(op);
   const b = asTensor(op, a, other);
-  const out = binaryKernel(op, a, b, B[op]);
+  const out = binaryKernel(op, a, b, BINARY_CODE[op]);
   const sa = [...a.shape];
   const sb = [...b.shape];
-  const wins = op === 'maximum' ? B.gt : B.lt;
+  const wins = op === 'maximum' ? BINARY_CODE.gt : BINARY_CODE.lt;
   // Ties split the gradient evenly, as PyTorch does.
   return record(a.engine, op, [a, b], out, [a, b], (g, [a, b]) => {
     const winA = binaryKernel(op, a, b, wins, 1, 0, g.dtype);
-    const tie = binaryKernel(op, a, b, B.eq, 1, 0, g.dtype);
+    const tie = binaryKernel(op, a, b, BINARY_CODE.eq, 1, 0, g.dtype);
     const shareA = winA.add(tie.mul(0.5));
     const ga = g.mul(shareA);
     return [unbroadcast(ga, sa), unbroadcast(g.sub(ga), sb)];
@@ -255,10 +225,10 @@ function extremum(op: 'maximum' | 'minimum', a: Tensor, other: TensorOrScalar): 
 export const maximum = (a: Tensor, b: TensorOrScalar) => extremum('maximum', a, b);
 export const minimum = (a: Tensor, b: TensorOrScalar) => extremum('minimum', a, b);
 
-function compare(op: keyof typeof B, a: Tensor, other: TensorOrScalar): Tensor {
+function compare(op: BinaryName, a: Tensor, other: TensorOrScalar): Tensor {
   a.assertLive(op);
   const b = asTensor(op, a, other);
-  return binaryKernel(op, a, b, B[op], 1, 0, 'u32');
+  return binaryKernel(op, a, b, BINARY_CODE[op], 1, 0, 'u32');
 }
 
 /** Comparisons return u32 masks of 0 and 1 (kiln's stand-in for bool). */

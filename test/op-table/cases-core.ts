@@ -1,7 +1,7 @@
 // Op-table cases for creation, views, elementwise ops, reductions and casts.
 import type { Tensor } from '../../engine/index.js';
 import { Ref, map, permute as refPermute, reduce, reshape as refReshape, stridesOf, unravel, zip, zip3 } from '../reference/core.js';
-import * as E from '../reference/elementwise.js';
+import { BINARY, UNARY, UNARY_METHODS, type UnaryMethodName, type UnaryName, type UnaryRow } from '../../engine/ops/elementwise-table.js';
 import type { InputSpec, OpCase, Values } from './harness.js';
 
 type Cases = OpCase[];
@@ -22,6 +22,26 @@ function oneInput(values: Values = 'normal', avoid?: number[]): { inputs: InputS
 
 function unary(f: (t: Tensor) => Tensor, r: (x: number) => number, values: Values = 'normal', extra: Partial<OpCase> = {}, avoid?: number[]): Cases {
   return oneInput(values, avoid).map((c) => ({ ...c, run: (_e, x) => f(x), ref: (x) => map(x, r), ...extra }));
+}
+
+const S1 = { alpha: 1, beta: 0 }; // the scalars of a plain binary op (add's alpha = 1)
+
+/** Generic broadcast cases of a binary table row, through the Tensor method of the same name. */
+function tableBinary(op: 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum', va: Values = 'normal', vb: Values = 'normal'): Cases {
+  return binary((a, b) => a[op](b), (x, y) => BINARY[op].reference(x, y, S1), va, vb);
+}
+
+/** Cases of a table row (its test values, kinks, tolerance and scalars) run through `f`. */
+function tableUnary(op: UnaryName, f: (t: Tensor) => Tensor): Cases {
+  const row: UnaryRow = UNARY[op];
+  const t = row.test ?? {};
+  const s = t.scalars ?? { alpha: 0, beta: 0 };
+  return unary(f, (x) => row.reference(x, s), t.values ?? 'normal', t.tol ? { tol: t.tol } : {}, t.avoid);
+}
+
+/** Every option-free unary Tensor method of the table, as x.name(). */
+function unaryMethodCases(): Record<UnaryMethodName, Cases> {
+  return Object.fromEntries(UNARY_METHODS.map((op) => [op, tableUnary(op, (x) => x[op]())])) as Record<UnaryMethodName, Cases>;
 }
 
 /** Pairs of shapes for binary ops: equal, broadcast both ways, scalar, non-contiguous. */
@@ -161,73 +181,62 @@ export const coreCases = {
     { inputs: [{ shape: [4, 9], layout: 'strided' }], run: (_e, x) => x.clone(), ref: (x) => x },
   ],
 
-  neg: unary((x) => x.neg(), (x) => -x),
-  abs: unary((x) => x.abs(), Math.abs, 'normal', {}, [0]),
-  exp: unary((x) => x.exp(), Math.exp),
-  log: unary((x) => x.log(), Math.log, 'positive'),
-  sqrt: unary((x) => x.sqrt(), Math.sqrt, 'positive'),
-  rsqrt: unary((x) => x.rsqrt(), (x) => 1 / Math.sqrt(x), 'positive'),
-  sin: unary((x) => x.sin(), Math.sin),
-  cos: unary((x) => x.cos(), Math.cos),
-  tanh: unary((x) => x.tanh(), Math.tanh, 'normal', { tol: { rtol: 1e-5, atol: 2e-6 } }),
-  sigmoid: unary((x) => x.sigmoid(), E.sigmoid),
-  relu: unary((x) => x.relu(), (x) => Math.max(x, 0), 'normal', {}, [0]),
-  // The erf approximation in the kernel is good to 1.5e-7 absolute.
-  gelu: unary((x) => x.gelu(), E.gelu, 'normal', { tol: { rtol: 1e-5, atol: 5e-7 } }),
-  geluTanh: unary((x) => x.gelu({ approximate: 'tanh' }), E.geluTanh),
-  silu: unary((x) => x.silu(), E.silu),
+  // The option-free unary methods, from their table rows (engine/ops/elementwise-table.ts).
+  ...unaryMethodCases(),
+  gelu: tableUnary('gelu', (x) => x.gelu()),
+  geluTanh: tableUnary('geluTanh', (x) => x.gelu({ approximate: 'tanh' })),
   softplus: [
-    ...unary((x) => x.softplus(), (x) => E.softplus(x)),
-    { inputs: [{ shape: [9], values: { fixed: [-30, -12, -1, 0, 0.5, 4, 9.5, 10.5, 40] } }], run: (_e, x) => x.softplus({ beta: 2, threshold: 20 }), ref: (x) => map(x, (v) => E.softplus(v, 2, 20)) },
+    ...tableUnary('softplus', (x) => x.softplus()),
+    { inputs: [{ shape: [9], values: { fixed: [-30, -12, -1, 0, 0.5, 4, 9.5, 10.5, 40] } }], run: (_e, x) => x.softplus({ beta: 2, threshold: 20 }), ref: (x) => map(x, (v) => UNARY.softplus.reference(v, { alpha: 2, beta: 20 })) },
   ],
   clamp: [
-    ...unary((x) => x.clamp(-0.5, 0.7), (x) => Math.min(Math.max(x, -0.5), 0.7), 'normal', {}, [-0.5, 0.7]),
+    ...tableUnary('clamp', (x) => x.clamp(-0.5, 0.7)),
     { inputs: [{ shape: [7], avoid: [0.1] }], run: (_e, x) => x.clamp(null, 0.1), ref: (x) => map(x, (v) => Math.min(v, 0.1)) },
     { inputs: [{ shape: [2, 3], values: { int: [-5, 5] }, dtype: 'i32' }], run: (_e, x) => x.clamp(-2, 2), ref: (x) => map(x, (v) => Math.min(Math.max(v, -2), 2)) },
   ],
 
   add: [
-    ...binary((a, b) => a.add(b), (x, y) => x + y),
+    ...tableBinary('add'),
     { inputs: [{ shape: [3, 4] }, { shape: [4] }], run: (_e, a, b) => a.add(b, 2.5), ref: (a, b) => zip(a, b, (x, y) => x + 2.5 * y) },
     { inputs: [{ shape: [3, 4] }], run: (_e, a) => a.add(1.5), ref: (a) => map(a, (x) => x + 1.5) },
     { inputs: [{ shape: [3, 4], values: { int: [-100, 100] }, dtype: 'i32' }, { shape: [4], values: { int: [-100, 100] }, dtype: 'i32' }], run: (_e, a, b) => a.add(b), ref: (a, b) => zip(a, b, (x, y) => x + y) },
   ],
   sub: [
-    ...binary((a, b) => a.sub(b), (x, y) => x - y),
+    ...tableBinary('sub'),
     { inputs: [{ shape: [5] }], run: (_e, a) => a.sub(0.25), ref: (a) => map(a, (x) => x - 0.25) },
   ],
   mul: [
-    ...binary((a, b) => a.mul(b), (x, y) => x * y),
+    ...tableBinary('mul'),
     { inputs: [{ shape: [5] }], run: (_e, a) => a.mul(-3), ref: (a) => map(a, (x) => -3 * x) },
     { inputs: [{ shape: [2, 3], values: { int: [-9, 9] }, dtype: 'i32' }, { shape: [2, 3], values: { int: [-9, 9] }, dtype: 'i32' }], run: (_e, a, b) => a.mul(b), ref: (a, b) => zip(a, b, (x, y) => x * y) },
   ],
   div: [
-    ...binary((a, b) => a.div(b), (x, y) => x / y, 'normal', 'positive'),
+    ...tableBinary('div', 'normal', 'positive'),
     { inputs: [{ shape: [5] }], run: (_e, a) => a.div(4), ref: (a) => map(a, (x) => x / 4) },
   ],
   pow: [
-    ...binary((a, b) => a.pow(b), (x, y) => x ** y, 'positive', 'normal'),
+    ...tableBinary('pow', 'positive', 'normal'),
     ...unary((x) => x.pow(3), (x) => x ** 3),
     { inputs: [{ shape: [7] }], run: (_e, x) => x.pow(2), ref: (x) => map(x, (v) => v * v) },
     { inputs: [{ shape: [7], values: 'positive' }], run: (_e, x) => x.pow(-1.5), ref: (x) => map(x, (v) => v ** -1.5) },
   ],
   maximum: [
-    ...binary((a, b) => a.maximum(b), Math.max),
+    ...tableBinary('maximum'),
     { inputs: [{ shape: [6] }], run: (_e, a) => a.maximum(0.2), ref: (a) => map(a, (x) => Math.max(x, 0.2)) },
   ],
-  minimum: binary((a, b) => a.minimum(b), Math.min),
+  minimum: tableBinary('minimum'),
   where: [
     { inputs: [{ shape: [3, 4], values: { int: [0, 2] }, dtype: 'u32' }, { shape: [3, 4] }, { shape: [4] }], run: (e, c, a, b) => e.where(c, a, b), ref: (c, a, b) => zip3(c, a, b, (k, x, y) => (k ? x : y)) },
     { inputs: [{ shape: [5, 1], values: { int: [0, 2] }, dtype: 'i32' }, { shape: [1, 6] }, { shape: [] }], run: (e, c, a, b) => e.where(c, a, b), ref: (c, a, b) => zip3(c, a, b, (k, x, y) => (k ? x : y)) },
     { inputs: [{ shape: [45, 65] }, { shape: [45, 65] }], grad: false, run: (e, a, b) => e.where(a.gt(0), a, b), ref: (a, b) => zip(a, b, (x, y) => (x > 0 ? x : y)) },
     { inputs: [{ shape: [4, 5] }], run: (e, a) => a.where(a.lt(0.3), 0), ref: (a) => map(a, (x) => (x < 0.3 ? x : 0)) },
   ],
-  eq: comparison((a, b) => a.eq(b), (x, y) => x === y),
-  ne: comparison((a, b) => a.ne(b), (x, y) => x !== y),
-  lt: comparison((a, b) => a.lt(b), (x, y) => x < y),
-  le: comparison((a, b) => a.le(b), (x, y) => x <= y),
-  gt: comparison((a, b) => a.gt(b), (x, y) => x > y),
-  ge: comparison((a, b) => a.ge(b), (x, y) => x >= y),
+  eq: comparison((a, b) => a.eq(b), (x, y) => BINARY.eq.reference(x, y) === 1),
+  ne: comparison((a, b) => a.ne(b), (x, y) => BINARY.ne.reference(x, y) === 1),
+  lt: comparison((a, b) => a.lt(b), (x, y) => BINARY.lt.reference(x, y) === 1),
+  le: comparison((a, b) => a.le(b), (x, y) => BINARY.le.reference(x, y) === 1),
+  gt: comparison((a, b) => a.gt(b), (x, y) => BINARY.gt.reference(x, y) === 1),
+  ge: comparison((a, b) => a.ge(b), (x, y) => BINARY.ge.reference(x, y) === 1),
 
   sum: [
     ...reduction((x, d, k) => x.sum(d, k), sumOf),

@@ -1,15 +1,14 @@
+import { BINARY, UNARY_METHODS, type BinaryName, type UnaryMethodName } from '../../engine/ops/elementwise-table.js';
+
 // Every op the engine promises. The table in table.ts is checked against this list at compile time
 // (a missing op is a type error) and at run time (ops.test.ts).
-export const OP_NAMES = [
+const OTHER_NAMES = [
   // creation
   'tensor', 'zeros', 'ones', 'full', 'arange', 'eye', 'rand', 'randn',
   // views
   'reshape', 'view', 'permute', 'transpose', 'expand', 'squeeze', 'unsqueeze', 'narrow', 'slice', 'contiguous',
-  // unary
-  'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'gelu', 'geluTanh', 'silu',
-  'softplus', 'clamp',
-  // binary
-  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'eq', 'ne', 'lt', 'le', 'gt', 'ge',
+  // unary and binary ops beyond the elementwise table's own (below)
+  'gelu', 'geluTanh', 'softplus', 'clamp', 'where',
   // reductions
   'sum', 'mean', 'max', 'min', 'argmax', 'argmin', 'logsumexp', 'var',
   // linear algebra and nn
@@ -18,4 +17,6 @@ export const OP_NAMES = [
   'embedding', 'gather', 'indexSelect', 'scatterAdd', 'cat', 'stack', 'split', 'pad', 'cumsum', 'topk', 'oneHot', 'cast',
 ] as const;
 
-export type OpName = (typeof OP_NAMES)[number];
+/** Every op: the elementwise table's Tensor-method unaries and binaries, and the rest. */
+export type OpName = (typeof OTHER_NAMES)[number] | UnaryMethodName | BinaryName;
+export const OP_NAMES: readonly OpName[] = [...UNARY_METHODS, ...(Object.keys(BINARY) as BinaryName[]), ...OTHER_NAMES];
