@@ -6,6 +6,7 @@ import * as cge from './cge/cli.js';
 import * as globalBatchLBL from './global-batch-lbl/cli.js';
 import * as jola from './jola/cli.js';
 import * as untrac from './untrac/cli.js';
+import * as rewardCalibration from './reward-calibration/cli.js';
 
 export interface MethodEntry<C = any> {
   /** One line for `npm run method -- --help`. */
@@ -21,4 +22,5 @@ export const METHODS: Record<string, MethodEntry> = {
   'global-batch-lbl': globalBatchLBL,
   jola,
   untrac,
+  'reward-calibration': rewardCalibration,
 };

@@ -1,0 +1,15 @@
+// `npm run method -- reward-calibration [--quick] [--flag=value …]`: every flag is in ./flags.ts (`--help` lists them).
+import type { Engine } from '../../engine/index.js';
+import type { RewardCalibrationConfig } from './config.js';
+import { summaryTable, writeArtifacts } from './plots.js';
+import { run } from './run.js';
+
+export { FLAGS, summary } from './flags.js';
+
+/** Run on a config parsed from the command line (flags.ts). */
+export async function main(engine: Engine, config: RewardCalibrationConfig, newEngine?: () => Promise<Engine>): Promise<void> {
+  const report = await run(engine, config, { log: (s) => console.log(s), newEngine });
+  console.log(`\n${summaryTable(report)}\n(seed mean [per seed]; ${report.wallSec.toFixed(1)}s)`);
+  const paths = await writeArtifacts(report, config.out);
+  console.log(`wrote ${paths.join(', ')}`);
+}
