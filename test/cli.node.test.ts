@@ -21,6 +21,8 @@ import { METHODS } from '../methods/registry.js';
 import { DEFAULTS as UNTRAC_DEFAULTS } from '../methods/untrac/config.js';
 import { FLAGS as UNTRAC } from '../methods/untrac/flags.js';
 import { WORLD_DEFAULTS } from '../methods/untrac/topics.js';
+import { DEFAULTS as RC_DEFAULTS } from '../methods/reward-calibration/config.js';
+import { FLAGS as RC } from '../methods/reward-calibration/flags.js';
 import { staleAware, staleReason } from '../scripts/stale.mjs';
 
 /** Dotted paths of every leaf (arrays are leaves) of a config object. */
@@ -41,6 +43,7 @@ describe('CLI flags', function () {
     ['cge', CGE, CGE_DEFAULTS],
     ['global-batch-lbl', GBL, { ...GBL_DEFAULTS, markov: MARKOV_DEFAULTS }],
     ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
+    ['reward-calibration', RC, RC_DEFAULTS],
   ];
 
   it('every method is registered with its flag table', function () {
