@@ -7,6 +7,7 @@ import * as globalBatchLBL from './global-batch-lbl/cli.js';
 import * as jola from './jola/cli.js';
 import * as untrac from './untrac/cli.js';
 import * as rewardCalibration from './reward-calibration/cli.js';
+import * as twoTierSelection from './two-tier-selection/cli.js';
 
 export interface MethodEntry<C = any> {
   /** One line for `npm run method -- --help`. */
@@ -23,4 +24,5 @@ export const METHODS: Record<string, MethodEntry> = {
   jola,
   untrac,
   'reward-calibration': rewardCalibration,
+  'two-tier-selection': twoTierSelection,
 };
