@@ -17,6 +17,8 @@ import { FLAGS as GBL } from '../methods/global-batch-lbl/flags.js';
 import { MARKOV_DEFAULTS } from '../methods/global-batch-lbl/markov.js';
 import { DEFAULTS as JOLA_DEFAULTS, QUICK as JOLA_QUICK, makeConfig as jolaConfig } from '../methods/jola/config.js';
 import { FLAGS as JOLA } from '../methods/jola/flags.js';
+import { DEFAULTS as TTS_DEFAULTS } from '../methods/two-tier-selection/config.js';
+import { FLAGS as TTS } from '../methods/two-tier-selection/flags.js';
 import { METHODS } from '../methods/registry.js';
 import { DEFAULTS as UNTRAC_DEFAULTS } from '../methods/untrac/config.js';
 import { FLAGS as UNTRAC } from '../methods/untrac/flags.js';
@@ -44,6 +46,7 @@ describe('CLI flags', function () {
     ['global-batch-lbl', GBL, { ...GBL_DEFAULTS, markov: MARKOV_DEFAULTS }],
     ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
     ['reward-calibration', RC, RC_DEFAULTS],
+    ['two-tier-selection', TTS, TTS_DEFAULTS],
   ];
 
   it('every method is registered with its flag table', function () {
