@@ -268,5 +268,5 @@ async function expectThrows(f: () => Promise<unknown>, re: RegExp): Promise<void
   expect(String(err)).to.match(re);
 }
 
-// About half the smallest per-seed AUC gap (margin − random) observed in the quick run (README).
-const AUC_MARGIN = 0.01;
+// About half the smallest per-seed AUC gap margin − random observed in the quick run (0.043, fix5 seed 1; README).
+const AUC_MARGIN = 0.02;
