@@ -69,6 +69,29 @@ export class SeededRng {
     }
     return items;
   }
+  /** Gamma(a, 1) by Marsaglia–Tsang (with the a < 1 boost), as numpy's Generator.gamma. */
+  gamma(a: number): number {
+    if (!(a > 0)) throw new RangeError(`SeededRng.gamma: the shape must be > 0, got ${a}`);
+    if (a < 1) return this.gamma(a + 1) * Math.pow(this.next() || 1e-12, 1 / a);
+    const d = a - 1 / 3, c = 1 / Math.sqrt(9 * d);
+    for (;;) {
+      let x: number, v: number;
+      do {
+        // Box–Muller normal
+        x = Math.sqrt(-2 * Math.log(this.next() || 1e-12)) * Math.cos(2 * Math.PI * this.next());
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const u = this.next();
+      if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+    }
+  }
+  /** A symmetric Dirichlet(alpha) draw of n probabilities (normalised gamma draws). */
+  dirichlet(n: number, alpha: number): number[] {
+    const g = Array.from({ length: n }, () => this.gamma(alpha));
+    const s = g.reduce((a, b) => a + b, 0);
+    return g.map((v) => v / s);
+  }
   /** A derived generator, so sub-tasks draw independent streams whatever order they run in. */
   fork(label: string | number): SeededRng {
     return new SeededRng(`${this.state}:${label}`);

@@ -97,6 +97,25 @@ describe('data', function () {
       expect(() => dyckDocuments({ pairs: ['(('] })).to.throw(/two different/);
     });
 
+    it('SeededRng.gamma and dirichlet: the closed-form mean and variance, simplex draws', function () {
+      // Gamma(a, 1): mean a, variance a. 40k draws: the sample mean's sd is sqrt(a / 40000).
+      const rng = new SeededRng(7);
+      for (const a of [0.3, 0.5, 2.5]) {
+        const xs = Array.from({ length: 40000 }, () => rng.gamma(a));
+        const mean = xs.reduce((p, x) => p + x, 0) / xs.length;
+        const v = xs.reduce((p, x) => p + (x - mean) ** 2, 0) / (xs.length - 1);
+        expect(Math.min(...xs), `a = ${a}`).to.be.above(0);
+        expect(Math.abs(mean - a), `mean, a = ${a}`).to.be.below(5 * Math.sqrt(a / xs.length));
+        expect(Math.abs(v / a - 1), `variance, a = ${a}`).to.be.below(0.06);
+      }
+      // Dirichlet(alpha) over n: each coordinate has mean 1/n.
+      const ps = Array.from({ length: 4000 }, () => rng.dirichlet(5, 0.7));
+      for (const p of ps) expect(Math.abs(p.reduce((a, b) => a + b, 0) - 1)).to.be.below(1e-12);
+      const m0 = ps.reduce((a, p) => a + p[0], 0) / ps.length;
+      expect(Math.abs(m0 - 0.2)).to.be.below(0.02);
+      expect(() => rng.gamma(0)).to.throw(RangeError, /gamma/);
+    });
+
     it('stop at a byte budget', function () {
       const docs = arithmeticDocuments({ bytes: 10_000, seed: 1 });
       const bytes = docs.reduce((a, d) => a + byteLength(d.text), 0);

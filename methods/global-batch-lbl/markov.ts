@@ -22,23 +22,6 @@ export interface MarkovDomainsOptions {
 
 export const MARKOV_DEFAULTS: MarkovDomainsOptions = { domains: 4, coreTokens: 24, sharedTokens: 32, branching: 4, sharedShare: 0.3, alpha: 0.5, seed: 0 };
 
-/** Gamma(a, 1) by Marsaglia–Tsang (with the a < 1 boost), for Dirichlet draws. */
-function gamma(rng: SeededRng, a: number): number {
-  if (a < 1) return gamma(rng, a + 1) * Math.pow(rng.next() || 1e-12, 1 / a);
-  const d = a - 1 / 3, c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    let x: number, v: number;
-    do {
-      // Box–Muller normal
-      x = Math.sqrt(-2 * Math.log(rng.next() || 1e-12)) * Math.cos(2 * Math.PI * rng.next());
-      v = 1 + c * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const u = rng.next();
-    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
-  }
-}
-
 /** The chains of every domain, and samplers of domain-pure sequences. */
 export class MarkovDomains {
   readonly options: MarkovDomainsOptions;
@@ -71,7 +54,7 @@ export class MarkovDomains {
           while (used.has(j));
           used.add(j);
           next[c * K + k] = j;
-          w.push(gamma(rng, o.alpha));
+          w.push(rng.gamma(o.alpha));
         }
         const s = w.reduce((a, b) => a + b, 0);
         let acc = 0;

@@ -49,28 +49,6 @@ export const WORLD_DEFAULTS: TopicWorldOptions = {
   seed: 0,
 };
 
-/** Gamma(a, 1) by Marsaglia–Tsang (with the a < 1 boost), for Dirichlet draws. */
-function gamma(rng: SeededRng, a: number): number {
-  if (a < 1) return gamma(rng, a + 1) * Math.pow(rng.next() || 1e-12, 1 / a);
-  const d = a - 1 / 3, c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    let x: number, v: number;
-    do {
-      x = Math.sqrt(-2 * Math.log(rng.next() || 1e-12)) * Math.cos(2 * Math.PI * rng.next());
-      v = 1 + c * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const u = rng.next();
-    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
-  }
-}
-
-function dirichlet(rng: SeededRng, n: number, alpha: number): number[] {
-  const g = Array.from({ length: n }, () => gamma(rng, alpha));
-  const s = g.reduce((a, b) => a + b, 0);
-  return g.map((v) => v / s);
-}
-
 /** Index drawn from unnormalised weights w with u in [0, 1). */
 function draw(w: readonly number[], u: number): number {
   const s = w.reduce((a, b) => a + b, 0);
@@ -116,7 +94,7 @@ export class TopicWorld {
     const mixRng = rng.fork('mixtures');
     this.mixtures = Array.from({ length: K }, (_, k) => {
       if (k === 0) return normalise(o.corpus0Weights);
-      const w = dirichlet(mixRng, o.bases, o.mixtureAlpha);
+      const w = mixRng.dirichlet(o.bases, o.mixtureAlpha);
       w[0] *= o.base0Scale;
       return normalise(w);
     });
@@ -144,9 +122,9 @@ export class TopicWorld {
     const { vocab: V, successors: S, successorAlpha, startAlpha } = this.options;
     const next = Array.from({ length: V }, () => {
       const ids = rng.shuffle(Array.from({ length: V }, (_, i) => i)).slice(0, S);
-      return { ids, w: dirichlet(rng, S, successorAlpha) };
+      return { ids, w: rng.dirichlet(S, successorAlpha) };
     });
-    return { start: dirichlet(rng, V, startAlpha), next };
+    return { start: rng.dirichlet(V, startAlpha), next };
   }
 
   /** One row per entry of `bases`: BOS then seqLen tokens of that base's chain. */
