@@ -111,6 +111,19 @@ export function sampleStep(logits: Tensor, options: DecodingOptions): { tokens: 
   );
 }
 
+/** One (B, 1) tensor per decoding step, picked from each step's record, read back as rows (B, steps). */
+async function readSteps<S>(engine: Engine, steps: readonly S[], pick: (s: S) => Tensor, b: number): Promise<number[][]> {
+  const n = steps.length;
+  if (n === 0) return Array.from({ length: b }, () => []);
+  const all = engine.noGrad(() => engine.cat(steps.map(pick), 1)); // (B, n)
+  try {
+    const d = Array.from(await all.data());
+    return Array.from({ length: b }, (_, r) => d.slice(r * n, (r + 1) * n));
+  } finally {
+    all.dispose();
+  }
+}
+
 /**
  * Continue each prompt row (B, T0) by `maxNewTokens` tokens with the model's KV cache. The model is
  * put in eval mode for the call (dropout off) and restored afterwards. All rows have the same
@@ -151,16 +164,11 @@ export async function generate<C extends { dispose(): void }>(model: CausalLM<C>
       steps.push(step);
       logits = i + 1 < n ? lastLogits(step.tokens) : null;
     }
-    const read = async (pick: (s: (typeof steps)[number]) => Tensor): Promise<number[][]> => {
-      if (n === 0) return Array.from({ length: b }, () => []);
-      const all = engine.noGrad(() => engine.cat(steps.map(pick), 1)); // (B, n)
-      const d = Array.from(await all.data());
-      all.dispose();
-      return Array.from({ length: b }, (_, r) => d.slice(r * n, (r + 1) * n));
-    };
-    const tokens = await read((s) => s.tokens);
-    const logProbs = await read((s) => s.logProbs);
-    const margins = await read((s) => s.margins);
+    const [tokens, logProbs, margins] = await Promise.all([
+      readSteps(engine, steps, (s) => s.tokens, b),
+      readSteps(engine, steps, (s) => s.logProbs, b),
+      readSteps(engine, steps, (s) => s.margins, b),
+    ]);
     const promptRows = Array.isArray(prompt) ? prompt : ((await ids.array()) as number[][]);
     return { tokens, sequences: promptRows.map((p, r) => [...p, ...tokens[r]]), logProbs, margins };
   } finally {
@@ -301,17 +309,12 @@ export async function contrastiveGenerate<C1 extends { dispose(): void }, C2 ext
       steps.push(step);
       if (i + 1 < n) logits = advance(step.tokens);
     }
-    const read = async (pick: (s: (typeof steps)[number]) => Tensor): Promise<number[][]> => {
-      if (n === 0) return Array.from({ length: b }, () => []);
-      const all = engine.noGrad(() => engine.cat(steps.map(pick), 1)); // (B, n)
-      const d = Array.from(await all.data());
-      all.dispose();
-      return Array.from({ length: b }, (_, r) => d.slice(r * n, (r + 1) * n));
-    };
-    const tokens = await read((s) => s.tokens);
-    const scores = await read((s) => s.scores);
-    const expertLogProbs = await read((s) => s.expert);
-    const amateurLogProbs = await read((s) => s.amateur);
+    const [tokens, scores, expertLogProbs, amateurLogProbs] = await Promise.all([
+      readSteps(engine, steps, (s) => s.tokens, b),
+      readSteps(engine, steps, (s) => s.scores, b),
+      readSteps(engine, steps, (s) => s.expert, b),
+      readSteps(engine, steps, (s) => s.amateur, b),
+    ]);
     const promptRows = Array.isArray(prompt) ? prompt : ((await ids.array()) as number[][]);
     return { tokens, sequences: promptRows.map((p, r) => [...p, ...tokens[r]]), scores, expertLogProbs, amateurLogProbs };
   } finally {
