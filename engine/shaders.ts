@@ -1,5 +1,6 @@
 // Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own; a few
-// hold a block that the engine replaces with code generated from an op table (shaderSource).
+// hold a block that the engine replaces with code generated from an op table, or with a shared
+// piece kept here once (shaderSource).
 import { elementwiseWgsl } from './ops/elementwise-table.js';
 import adamw from '../shaders/adamw.wgsl';
 import attention from '../shaders/attention.wgsl';
@@ -102,10 +103,26 @@ const GENERATED: Partial<Record<ShaderName, () => string>> = {
   binary: () => elementwiseWgsl('binary'),
 };
 
+/**
+ * The error word's first-violation-wins report (layout in device-checks.ts), shared by every kernel
+ * that checks an index: it replaces each file's `// @shared report` … `// @end shared` stand-in.
+ * Needs the kernel's `err` binding, `p.op` and an index alias I.
+ */
+const REPORT_WGSL = `// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+fn report(v: I, size: u32) {
+  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], p.op);
+    atomicStore(&err[2], bitcast<u32>(v));
+    atomicStore(&err[3], size);
+    atomicStore(&err[4], select(0u, 1u, v < I(0)));
+  }
+}`;
+const SHARED_REPORT = /^\/\/ @shared report\b[^]*?^\/\/ @end shared$/m;
+
 const GENERATED_BLOCK = /^\/\/ @generated\b[^]*?^\/\/ @end generated$/m;
 const sources = new Map<ShaderName, string>();
 
-/** The WGSL the engine compiles for a shader: the file, with its generated block filled in. */
+/** The WGSL the engine compiles for a shader: the file, with its generated and shared blocks filled in. */
 export function shaderSource(name: ShaderName): string {
   let src = sources.get(name);
   if (src === undefined) {
@@ -113,6 +130,7 @@ export function shaderSource(name: ShaderName): string {
     const gen = GENERATED[name];
     if (gen && !GENERATED_BLOCK.test(file)) throw new Error(`${name}.wgsl: no "// @generated" … "// @end generated" block for its generated code`);
     src = gen ? file.replace(GENERATED_BLOCK, () => `// generated from the op table\n${gen()}`) : file;
+    src = src.replace(SHARED_REPORT, () => REPORT_WGSL);
     sources.set(name, src);
   }
   return src;

@@ -26,15 +26,11 @@ struct Params {
 
 override WG: u32 = 64;
 
-// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+// @shared report: the engine splices in the error word's report() (REPORT_WGSL in engine/shaders.ts);
+// this stand-in keeps the file valid WGSL on its own.
 fn report(v: I, size: u32) {
-  if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
-    atomicStore(&err[1], p.op);
-    atomicStore(&err[2], bitcast<u32>(v));
-    atomicStore(&err[3], size);
-    atomicStore(&err[4], select(0u, 1u, v < I(0)));
-  }
 }
+// @end shared
 
 fn clamp_index(v: I, size: u32) -> u32 {
   if (v < I(0) || u32(v) >= size) { report(v, size); }
