@@ -7,7 +7,7 @@ import { readCapabilities, RAISED_LIMITS, WANTED_FEATURES, type Capabilities } f
 import { decodeErrorWords, ERROR_WORD_BYTES, ERROR_WORDS } from './device-checks.js';
 import { DeviceError, KilnError } from './errors.js';
 import { BufferUsage, MapMode } from './gpu-constants.js';
-import { SHADERS, shaderSource, type ShaderName, type WgslScalar } from './shaders.js';
+import { shaderSource, type ShaderName, type WgslScalar } from './shaders.js';
 import { runBackward } from './autograd.js';
 import type { DType, TypedArray } from './dtype.js';
 import * as ops from './ops/index.js';
@@ -341,8 +341,8 @@ export class Engine {
     if (this.lost) throw new DeviceError('the GPU device was lost');
     const pipeline = this.pipeline(call.shader, call.types ?? {}, call.constants ?? {});
     const [uBuffer, uOffset] = this.uniform(call.params);
-    const bindGroup = this.bindGroups.get(call.shader, SHADERS[call.shader], uBuffer, call.params.byteLength, call.buffers);
-    for (const i of this.bindGroups.layout(call.shader, SHADERS[call.shader]).writable) this.noteWrite(call.buffers[i]);
+    const bindGroup = this.bindGroups.get(call.shader, shaderSource(call.shader), uBuffer, call.params.byteLength, call.buffers);
+    for (const i of this.bindGroups.layout(call.shader, shaderSource(call.shader)).writable) this.noteWrite(call.buffers[i]);
     const pass = this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, [uOffset]);
@@ -545,14 +545,14 @@ export class Engine {
     const moduleKey = `${shader}|${typeKey}`;
     let module = this.modules.get(moduleKey);
     if (!module) {
-      module = this.device.createShaderModule({ code: specialise(shaderSource(shader), types), label: moduleKey });
+      module = this.device.createShaderModule({ code: withDtypes(shaderSource(shader), types), label: moduleKey });
       this.modules.set(moduleKey, module);
     }
     const c: Record<string, number> = {};
     for (const [k, v] of Object.entries(constants)) c[k] = Number(v);
     p = this.device.createComputePipeline({
       label: key,
-      layout: this.bindGroups.layout(shader, SHADERS[shader]).pipelineLayout,
+      layout: this.bindGroups.layout(shader, shaderSource(shader)).pipelineLayout,
       compute: { module, entryPoint: 'main', constants: c },
     });
     this.pipelines.set(key, p);
@@ -597,7 +597,7 @@ export class Engine {
 }
 
 /** Rewrite `alias NAME = f32;` lines and add `enable f16;` when a type becomes f16. */
-export function specialise(source: string, types: Record<string, WgslScalar>): string {
+export function withDtypes(source: string, types: Record<string, WgslScalar>): string {
   let code = source.replace(/^alias (\w+) = (f32|f16|i32|u32);/gm, (line, name: string) =>
     types[name] ? `alias ${name} = ${types[name]};` : line,
   );

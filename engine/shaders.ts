@@ -1,7 +1,7 @@
-// Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own; a few
-// hold a block that the engine replaces with code generated from an op table, or with a shared
-// piece kept here once (shaderSource).
-import { elementwiseWgsl } from './ops/elementwise-table.js';
+// Every WGSL kernel, inlined as text by esbuild's loader. Each file is valid WGSL on its own; some
+// hold blocks that the engine replaces with code generated from an op table, with a piece several
+// kernels share (kept here once), or with a vec4 / subgroup variant of the block (shaderSource).
+import { elementwiseWgsl, expertActivationWgsl } from './ops/elementwise-table.js';
 import adamw from '../shaders/adamw.wgsl';
 import attention from '../shaders/attention.wgsl';
 import attentionBwdDkv from '../shaders/attention_bwd_dkv.wgsl';
@@ -18,7 +18,6 @@ import fill from '../shaders/fill.wgsl';
 import gather from '../shaders/gather.wgsl';
 import matmul from '../shaders/matmul.wgsl';
 import matmulTiled from '../shaders/matmul_tiled.wgsl';
-import matmulVec4 from '../shaders/matmul_vec4.wgsl';
 import moeCombine from '../shaders/moe_combine.wgsl';
 import moeCount from '../shaders/moe_count.wgsl';
 import moeGateGrad from '../shaders/moe_gate_grad.wgsl';
@@ -29,24 +28,22 @@ import moeScatter from '../shaders/moe_scatter.wgsl';
 import moeWgrad from '../shaders/moe_wgrad.wgsl';
 import norm from '../shaders/norm.wgsl';
 import normBackward from '../shaders/norm_backward.wgsl';
-import normVec4 from '../shaders/norm_vec4.wgsl';
 import oneHot from '../shaders/one_hot.wgsl';
 import random from '../shaders/random.wgsl';
 import reduce from '../shaders/reduce.wgsl';
 import router from '../shaders/router.wgsl';
 import routerBackward from '../shaders/router_backward.wgsl';
 import routerReduce from '../shaders/router_reduce.wgsl';
-import routerSubgroup from '../shaders/router_subgroup.wgsl';
 import scatterKeys from '../shaders/scatter_keys.wgsl';
 import segmentSum from '../shaders/segment_sum.wgsl';
 import sgd from '../shaders/sgd.wgsl';
 import softmax from '../shaders/softmax.wgsl';
 import softmaxBackward from '../shaders/softmax_backward.wgsl';
-import softmaxVec4 from '../shaders/softmax_vec4.wgsl';
 import topkKeys from '../shaders/topk_keys.wgsl';
 import unary from '../shaders/unary.wgsl';
 import where from '../shaders/where.wgsl';
 
+/** The shader files by name. */
 export const SHADERS = {
   adamw,
   attention,
@@ -64,7 +61,6 @@ export const SHADERS = {
   gather,
   matmul,
   matmulTiled,
-  matmulVec4,
   moeCombine,
   moeCount,
   moeGateGrad,
@@ -75,40 +71,55 @@ export const SHADERS = {
   moeWgrad,
   norm,
   normBackward,
-  normVec4,
   oneHot,
   random,
   reduce,
   router,
   routerBackward,
   routerReduce,
-  routerSubgroup,
   scatterKeys,
   segmentSum,
   sgd,
   softmax,
   softmaxBackward,
-  softmaxVec4,
   topkKeys,
   unary,
   where,
 } as const;
 
-export type ShaderName = keyof typeof SHADERS;
+export type ShaderFile = keyof typeof SHADERS;
+
+/**
+ * Kernels compiled from a variant of another file (specialise below): the name launches use, the
+ * file, the variant. The scalar / workgroup-memory kernel is the file as it stands.
+ */
+const VARIANTS = {
+  matmulVec4: ['matmul', 'vec4'],
+  normVec4: ['norm', 'vec4'],
+  routerSubgroup: ['router', 'subgroup'],
+  softmaxVec4: ['softmax', 'vec4'],
+} as const satisfies Record<string, readonly [ShaderFile, string]>;
+
+/** What a launch names: a shader file, or a variant of one. */
+export type ShaderName = ShaderFile | keyof typeof VARIANTS;
+export const SHADER_NAMES = [...Object.keys(SHADERS), ...Object.keys(VARIANTS)] as ShaderName[];
 export type WgslScalar = 'f32' | 'f16' | 'i32' | 'u32';
 
-/** Code generated from op tables, by shader: it replaces the file's `// @generated` … `// @end generated` block. */
-const GENERATED: Partial<Record<ShaderName, () => string>> = {
+/** Code generated from op tables, by file: it replaces the file's `// @generated` … `// @end generated` block. */
+const GENERATED: Partial<Record<ShaderFile, () => string>> = {
   unary: () => elementwiseWgsl('unary'),
   binary: () => elementwiseWgsl('binary'),
+  moeGemm: () => expertActivationWgsl('forward'),
+  moeGemmBwd: () => expertActivationWgsl('backward'),
 };
 
 /**
- * The error word's first-violation-wins report (layout in device-checks.ts), shared by every kernel
- * that checks an index: it replaces each file's `// @shared report` … `// @end shared` stand-in.
- * Needs the kernel's `err` binding, `p.op` and an index alias I.
+ * Pieces several kernels share, kept here once: each replaces a file's `// @shared NAME` …
+ * `// @end shared` block, which holds a valid stand-in so the file compiles as it stands.
  */
-const REPORT_WGSL = `// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
+const SHARED: Record<string, string> = {
+  // Needs the kernel's `err` binding, `p.op` and an index alias I; layout in device-checks.ts.
+  report: `// First violation wins: [0] set, [1] op, [2] index bits, [3] size, [4] negative. Atomics only here.
 fn report(v: I, size: u32) {
   if (atomicLoad(&err[0]) == 0u && atomicOr(&err[0], 1u) == 0u) {
     atomicStore(&err[1], p.op);
@@ -116,22 +127,72 @@ fn report(v: I, size: u32) {
     atomicStore(&err[3], size);
     atomicStore(&err[4], select(0u, 1u, v < I(0)));
   }
-}`;
-const SHARED_REPORT = /^\/\/ @shared report\b[^]*?^\/\/ @end shared$/m;
+}`,
+  // Needs the kernel's alias R, `fn merge(a: R, b: R) -> R` and WG (a power of two). Call it in
+  // uniform control flow; a second call needs a barrier between, once everyone has the first result.
+  tree: `// Workgroup tree over the WG invocations' values, in a fixed order (reproducible); every
+// invocation gets the result.
+var<workgroup> red: array<R, WG>;
+
+fn tree(t: u32, v: R) -> R {
+  red[t] = v;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] = merge(red[t], red[t + k]); }
+    workgroupBarrier();
+  }
+  return red[0];
+}`,
+};
 
 const GENERATED_BLOCK = /^\/\/ @generated\b[^]*?^\/\/ @end generated$/m;
+const SHARED_BLOCK = /^\/\/ @shared (\w+)\b[^]*?^\/\/ @end shared$/gm;
+const VARIANT_SECTION = /^\/\/ @variant (\w+) (\w+)\b[^\n]*\n([^]*?)^\/\/ @end variant\n?/gm;
 const sources = new Map<ShaderName, string>();
 
-/** The WGSL the engine compiles for a shader: the file, with its generated and shared blocks filled in. */
+/**
+ * The WGSL the engine compiles for a shader: the file (for a variant, specialised), with its
+ * generated and shared blocks filled in.
+ */
 export function shaderSource(name: ShaderName): string {
   let src = sources.get(name);
   if (src === undefined) {
-    const file = SHADERS[name];
-    const gen = GENERATED[name];
-    if (gen && !GENERATED_BLOCK.test(file)) throw new Error(`${name}.wgsl: no "// @generated" … "// @end generated" block for its generated code`);
-    src = gen ? file.replace(GENERATED_BLOCK, () => `// generated from the op table\n${gen()}`) : file;
-    src = src.replace(SHARED_REPORT, () => REPORT_WGSL);
+    const [fileName, variant] = name in VARIANTS ? VARIANTS[name as keyof typeof VARIANTS] : [name as ShaderFile, null];
+    const file = SHADERS[fileName];
+    const gen = GENERATED[fileName];
+    if (gen && !GENERATED_BLOCK.test(file)) throw new Error(`${fileName}.wgsl: no "// @generated" … "// @end generated" block for its generated code`);
+    src = variant ? specialise(file, variant, fileName) : file;
+    if (gen) src = src.replace(GENERATED_BLOCK, () => `// generated from the op table\n${gen()}`);
+    src = src.replace(SHARED_BLOCK, (_, piece: string) => {
+      const code = SHARED[piece];
+      if (code === undefined) throw new Error(`${fileName}.wgsl: no shared piece '${piece}' (engine/shaders.ts has ${Object.keys(SHARED).join(', ')})`);
+      return code;
+    });
     sources.set(name, src);
   }
+  return src;
+}
+
+/**
+ * A file's variant: each `// @variant VARIANT BLOCK` … `// @end variant` section (its lines
+ * commented out, so the file stays valid WGSL) replaces the code between `// @block BLOCK` and
+ * `// @end block`; the sections themselves are dropped. One kernel, one file: a vec4 or subgroup
+ * path differs from the scalar one only in its blocks.
+ */
+export function specialise(file: string, variant: string, fileName = 'shader'): string {
+  let src = file.replace(VARIANT_SECTION, '');
+  let found = 0;
+  for (const [, v, block, body] of file.matchAll(VARIANT_SECTION)) {
+    if (v !== variant) continue;
+    found++;
+    const lines = body.replace(/\n$/, '').split('\n');
+    const bad = lines.find((l) => !l.startsWith('//'));
+    if (bad !== undefined) throw new Error(`${fileName}.wgsl: variant ${variant}, block ${block}: every line must be commented out, got "${bad}"`);
+    const code = lines.map((l) => l.replace(/^\/\/ ?/, '')).join('\n');
+    const target = new RegExp(`^([ \\t]*)// @block ${block}\\b[^]*?^[ \\t]*// @end block$`, 'm');
+    if (!target.test(src)) throw new Error(`${fileName}.wgsl: variant ${variant} replaces block '${block}', which the file does not mark`);
+    src = src.replace(target, (_, indent: string) => `${indent}// ${variant}: ${block}\n${code}`);
+  }
+  if (found === 0) throw new Error(`${fileName}.wgsl: no "// @variant ${variant} …" section`);
   return src;
 }

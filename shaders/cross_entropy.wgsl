@@ -36,19 +36,24 @@ override WG: u32 = 64;
 
 const LOWEST: f32 = -3.4028234e38;
 
-// @shared report: the engine splices in the error word's report() (REPORT_WGSL in engine/shaders.ts);
+// @shared report: the engine splices in the error word's report() (SHARED in engine/shaders.ts);
 // this stand-in keeps the file valid WGSL on its own.
 fn report(v: I, size: u32) {
 }
 // @end shared
 
 // (max, sum of exp(x - max), sum of x / cols) per invocation.
-var<workgroup> red: array<vec3<f32>, WG>;
+alias R = vec3<f32>;
 
-fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+fn merge(a: R, b: R) -> R {
   let m = max(a.x, b.x);
   return vec3<f32>(m, a.y * exp(a.x - m) + b.y * exp(b.x - m), a.z + b.z);
 }
+
+// @shared tree: the engine splices in tree() and its scratch (SHARED in engine/shaders.ts); this
+// stand-in keeps the file valid WGSL on its own.
+fn tree(t: u32, v: R) -> R { return v; }
+// @end shared
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -69,14 +74,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
     }
   }
-  red[t] = acc;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = merge(red[t], red[t + k]); }
-    workgroupBarrier();
-  }
+  let r = tree(t, acc);
   if (live && t == 0u) {
-    let r = red[0];
     let lse = r.x + log(r.y);
     lse_out[row] = lse;
     let raw = tgt[p.t_offset + row];

@@ -21,7 +21,7 @@ struct Params {
 override WG: u32 = 64;
 const BLOCK: u32 = 256u; // pairs per block; must match moe_scatter.wgsl
 
-// @shared report: the engine splices in the error word's report() (REPORT_WGSL in engine/shaders.ts);
+// @shared report: the engine splices in the error word's report() (SHARED in engine/shaders.ts);
 // this stand-in keeps the file valid WGSL on its own.
 fn report(v: I, size: u32) {
 }

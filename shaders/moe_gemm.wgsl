@@ -4,8 +4,9 @@
 //   A row r = a[offA + token(r) * lda ..] (GATHER: token(r) = pair(r) / slots) or a[offA + r * lda ..],
 //   B[e] read through strides (transposed expert weights need no copy).
 // TWO adds a second product acc2 = A2 · B2[e] (SHARE_A: A2 is A). Epilogue ACT: 0 acc (+ acc2 with
-// TWO), 1 gelu, 2 relu, 3 silu, 4 swiglu silu(acc) * acc2; SAVE also stores acc (and acc2) for the
-// backward pass. The grid is an upper bound on tiles, ceil(rows / TILE_M) + E along M; each
+// TWO), else the activation of that code (EXPERT_ACTIVATIONS in engine/ops/elementwise-table.ts,
+// whose rows' expressions the engine splices in below; swiglu is silu(acc) * acc2); SAVE also stores
+// acc (and acc2) for the backward pass. The grid is an upper bound on tiles, ceil(rows / TILE_M) + E along M; each
 // workgroup finds its expert by binary search in the tile map and idles past the last tile.
 alias T = f32; // storage; accumulation is always f32
 
@@ -50,26 +51,13 @@ override SHARE_A: bool = false;
 override ACT: u32 = 0u;
 override SAVE: bool = false;
 
-// erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as unary.wgsl.
-fn erf_(x: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(y, -y, x < 0.0);
+// @generated: epilogue() and SWIGLU from the elementwise table (expertActivationWgsl); this
+// stand-in keeps the file valid WGSL on its own.
+const SWIGLU: u32 = 0u;
+fn epilogue(x: vec4<f32>, x2: vec4<f32>) -> vec4<f32> {
+  return select(x, x + x2, TWO);
 }
-
-fn silu_(x: f32) -> f32 {
-  return x / (1.0 + exp(-x));
-}
-
-fn epilogue(v: f32, v2: f32) -> f32 {
-  switch ACT {
-    case 1u: { return 0.5 * v * (1.0 + erf_(v * 0.70710678118654752)); }
-    case 2u: { return max(v, 0.0); }
-    case 3u: { return silu_(v); }
-    case 4u: { return silu_(v) * v2; }
-    default: { return select(v, v + v2, TWO); }
-  }
-}
+// @end generated
 
 fn row_addr(r: u32) -> u32 {
   if (GATHER) { return p.offA + (route[p.sortedBase + r] / p.slots) * p.lda; }
@@ -79,12 +67,13 @@ fn row_addr(r: u32) -> u32 {
 fn store_row(r: u32, rowEnd: u32, col0: u32, v: vec4<f32>, v2: vec4<f32>) {
   if (r >= rowEnd) { return; }
   let o = r * p.cols + col0;
+  let y = epilogue(v, v2);
   for (var c = 0u; c < 4u; c++) {
     if (col0 + c < p.cols) {
-      out[o + c] = T(epilogue(v[c], v2[c]));
+      out[o + c] = T(y[c]);
       if (SAVE) {
         pre[o + c] = T(v[c]);
-        if (ACT == 4u) { pre2[o + c] = T(v2[c]); }
+        if (ACT == SWIGLU) { pre2[o + c] = T(v2[c]); }
       }
     }
   }

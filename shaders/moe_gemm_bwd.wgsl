@@ -1,8 +1,9 @@
 // Expert dispatch backward: the down-projection's input gradient with the activation's backward as
 // its epilogue, over the expert-sorted rows (register-blocked like moe_gemm.wgsl, same tile map).
 //   dH[r, c] = w(r) · Σ_k dY[token(r), k] · B[e, k, c]      (B = W2[e] viewed transposed)
-//   ACT 1 gelu, 2 relu, 3 silu: out = dH · act'(pre)
-//   ACT 4 swiglu: out = dH · pre2 · silu'(pre) (for W1), out2 = dH · silu(pre) (for W3)
+//   out = dH · act'(pre), ACT the activation's code (EXPERT_ACTIVATIONS in
+//   engine/ops/elementwise-table.ts, whose rows' fused gradients the engine splices in below);
+//   swiglu: out = dH · pre2 · silu'(pre) (for W1), out2 = dH · silu(pre) (for W3)
 // pre / pre2 are the forward's saved x·W1 and x·W3 rows.
 alias T = f32; // storage; accumulation is always f32
 
@@ -39,42 +40,38 @@ override WGX: u32 = 8;
 override WGY: u32 = 8;
 override ACT: u32 = 1u;
 
-fn erf_(x: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(y, -y, x < 0.0);
+// @generated: act_grad(), gate_grad() and SWIGLU from the elementwise table
+// (expertActivationWgsl); this stand-in keeps the file valid WGSL on its own.
+const SWIGLU: u32 = 0u;
+fn act_grad(x: vec4<f32>, g: vec4<f32>, x2: vec4<f32>) -> vec4<f32> {
+  return g;
 }
-
-fn sigmoid_(x: f32) -> f32 {
-  return 1.0 / (1.0 + exp(-x));
+fn gate_grad(x: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+  return g;
 }
+// @end generated
 
 fn store_row(r: u32, rowEnd: u32, col0: u32, v: vec4<f32>) {
   if (r >= rowEnd) { return; }
   let pair = route[p.sortedBase + r];
   let w = f32(weights[p.offW + pair]);
   let o = r * p.cols + col0;
+  // Lanes past the last col stay 0 and are not stored.
+  var x = vec4<f32>(0.0);
+  var x2 = vec4<f32>(0.0);
   for (var c = 0u; c < 4u; c++) {
     if (col0 + c < p.cols) {
-      let g = w * v[c];
-      let x = f32(pre[o + c]);
-      switch ACT {
-        case 1u: {
-          let cdf = 0.5 * (1.0 + erf_(x * 0.70710678118654752));
-          let pdf = 0.39894228040143268 * exp(-0.5 * x * x);
-          out[o + c] = T(g * (cdf + x * pdf));
-        }
-        case 2u: { out[o + c] = T(select(0.0, g, x > 0.0)); }
-        case 3u: {
-          let s = sigmoid_(x);
-          out[o + c] = T(g * s * (1.0 + x * (1.0 - s)));
-        }
-        default: {
-          let s = sigmoid_(x);
-          out[o + c] = T(g * f32(pre2[o + c]) * s * (1.0 + x * (1.0 - s)));
-          out2[o + c] = T(g * x * s);
-        }
-      }
+      x[c] = f32(pre[o + c]);
+      if (ACT == SWIGLU) { x2[c] = f32(pre2[o + c]); }
+    }
+  }
+  let g = w * v;
+  let dx = act_grad(x, g, x2);
+  let dx2 = gate_grad(x, g);
+  for (var c = 0u; c < 4u; c++) {
+    if (col0 + c < p.cols) {
+      out[o + c] = T(dx[c]);
+      if (ACT == SWIGLU) { out2[o + c] = T(dx2[c]); }
     }
   }
 }

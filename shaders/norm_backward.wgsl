@@ -27,7 +27,14 @@ override RMS: bool = false;
 override HAS_WEIGHT: bool = true;
 override WRITE_GXH: bool = true;
 
-var<workgroup> red: array<vec2<f32>, WG>;
+// The tree adds the invocations' partial sums.
+alias R = vec2<f32>;
+fn merge(a: R, b: R) -> R { return a + b; }
+
+// @shared tree: the engine splices in tree() and its scratch (SHARED in engine/shaders.ts); this
+// stand-in keeps the file valid WGSL on its own.
+fn tree(t: u32, v: R) -> R { return v; }
+// @end shared
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -53,14 +60,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       acc += vec2<f32>(gy, gy * xh);
     }
   }
-  red[t] = acc;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = red[t] + red[t + k]; }
-    workgroupBarrier();
-  }
   let n = f32(p.cols);
-  let sums = red[0] / n;
+  let sums = tree(t, acc) / n;
   if (live) {
     let ob = row * p.cols;
     for (var j = t; j < p.cols; j += WG) {

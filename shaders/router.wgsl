@@ -1,5 +1,4 @@
-// Fused top-k MoE router, workgroup-memory path (shaders/router_subgroup.wgsl is the same kernel with
-// subgroup reductions). Logits are a contiguous (rows, E) block, E <= 256. One workgroup handles a
+// Fused top-k MoE router, workgroup-memory path (the subgroup variant is at the end). Logits are a contiguous (rows, E) block, E <= 256. One workgroup handles a
 // block of `rows_per_block` consecutive token rows, one row at a time: invocation t owns experts
 // t, t + WG, ... (at most EPT <= 8 of them, kept in registers). Per row:
 //   1. one reduction of (max, sum of exp(x - max), index of the max) gives the log-sum-exp (z-loss)
@@ -12,6 +11,13 @@
 // scores row by row (a fixed order, so the sums are reproducible) and counts how often its experts
 // win. At the end every block writes one row of partial sums and counts; router_reduce.wgsl adds the
 // blocks in block order. No float atomics anywhere.
+// Variant subgroup (engine/shaders.ts specialise): each reduction done by subgroup operations, then
+// one exchange through workgroup memory between the subgroups of the workgroup (none when the
+// workgroup is one subgroup). Nothing assumes a subgroup size or how invocations map to subgroups:
+// each subgroup claims a slot with a workgroup atomic, and the slots are combined in the order of
+// their lowest local index, so the sums are reproducible.
+// @block enable
+// @end block
 alias T = f32;
 
 struct Params {
@@ -40,7 +46,7 @@ override EPT: u32 = 8;
 override SIGMOID: bool = false;
 override RENORM: bool = false;
 // Two copies of the reduction scratch, used alternately, so one reduction's final reads never race
-// the next one's writes (one barrier saved per reduction).
+// the next one's writes (in the workgroup tree, one barrier saved per reduction).
 override WG2: u32 = 2u * WG;
 
 const NONE: u32 = 0xffffffffu;
@@ -48,6 +54,8 @@ const NONE: u32 = 0xffffffffu;
 var<workgroup> red_m: array<f32, WG2>;
 var<workgroup> red_s: array<f32, WG2>;
 var<workgroup> red_i: array<u32, WG2>;
+// @block slots
+// @end block
 
 // A partial reduction: the best logit, its lowest expert index, and the sum of exp(logit - m).
 struct Best {
@@ -74,6 +82,7 @@ fn merge(a: Best, b: Best, with_sum: bool) -> Best {
   return r;
 }
 
+// @block reduce
 // Workgroup tree over WG partials; every invocation gets the result. `par` picks the scratch copy.
 fn reduce(v: Best, t: u32, par: u32, with_sum: bool) -> Best {
   let o = par * WG;
@@ -92,6 +101,7 @@ fn reduce(v: Best, t: u32, par: u32, with_sum: bool) -> Best {
   }
   return Best(red_m[o], red_s[o], red_i[o]);
 }
+// @end block
 
 fn score(v: f32, m: f32, s: f32) -> f32 {
   if (SIGMOID) {
@@ -113,6 +123,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[i] = 0.0;
     cnt[i] = 0u;
   }
+  // @block setup
+  // @end block
   var par = 0u;
   for (var r = 0u; r < count; r++) {
     let row = first + r;
@@ -139,7 +151,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         loc.s += select(exp(xv[i] - loc.m), 1.0, xv[i] == loc.m);
       }
     }
+    // @block reduce_stats
     let st = reduce(loc, t, par, true);
+    // @end block
     par ^= 1u;
     let m = st.m;
     let s = st.s;
@@ -161,7 +175,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             b.i = t + i * WG;
           }
         }
+        // @block reduce_topk
         win = reduce(b, t, par, false);
+        // @end block
         par ^= 1u;
       }
       selv[j] = win.m;
@@ -194,3 +210,82 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
   }
 }
+
+// @variant subgroup enable
+// enable subgroups;
+// @end variant
+
+// @variant subgroup slots
+// // Subgroup bookkeeping: slots claimed, each slot's lowest local index, slots in that order.
+// var<workgroup> slot_next: atomic<u32>;
+// var<workgroup> slot_total: u32;
+// var<workgroup> slot_key: array<u32, WG>;
+// var<workgroup> slot_order: array<u32, WG>;
+// @end variant
+
+// @variant subgroup reduce
+// // Subgroup reduction, then (with several subgroups) the leaders' results combined in slot order.
+// // Every invocation gets the result. `par` picks the scratch copy.
+// fn reduce(v: Best, par: u32, with_sum: bool, leader: bool, slot: u32, nsg: u32) -> Best {
+//   let m = subgroupMax(v.m);
+//   let s = subgroupAdd(select(0.0, rescale(v, m), with_sum));
+//   let i = subgroupMin(select(NONE, v.i, v.m == m));
+//   var r = Best(m, s, i);
+//   if (nsg > 1u) {
+//     let o = par * WG;
+//     if (leader) {
+//       red_m[o + slot] = m;
+//       red_s[o + slot] = s;
+//       red_i[o + slot] = i;
+//     }
+//     workgroupBarrier();
+//     let q0 = o + slot_order[0];
+//     r = Best(red_m[q0], red_s[q0], red_i[q0]);
+//     for (var j = 1u; j < nsg; j++) {
+//       let q = o + slot_order[j];
+//       r = merge(r, Best(red_m[q], red_s[q], red_i[q]), with_sum);
+//     }
+//   }
+//   return r;
+// }
+// @end variant
+
+// @variant subgroup setup
+//   // Claim one slot per subgroup (workgroup memory is not assumed zeroed).
+//   if (t == 0u) {
+//     atomicStore(&slot_next, 0u);
+//   }
+//   workgroupBarrier();
+//   let key = subgroupMin(t);
+//   let leader = t == key;
+//   var claimed = 0u;
+//   if (leader) {
+//     claimed = atomicAdd(&slot_next, 1u);
+//     slot_key[claimed] = key;
+//   }
+//   let slot = subgroupMax(claimed);
+//   workgroupBarrier();
+//   if (t == 0u) {
+//     slot_total = atomicLoad(&slot_next);
+//   }
+//   let nsg = workgroupUniformLoad(&slot_total);
+//   // Rank the slots by their lowest local index: a fixed combining order for every run.
+//   if (t < nsg) {
+//     var rank = 0u;
+//     for (var j = 0u; j < nsg; j++) {
+//       if (slot_key[j] < slot_key[t]) {
+//         rank++;
+//       }
+//     }
+//     slot_order[rank] = t;
+//   }
+//   workgroupBarrier();
+// @end variant
+
+// @variant subgroup reduce_stats
+//     let st = reduce(loc, par, true, leader, slot, nsg);
+// @end variant
+
+// @variant subgroup reduce_topk
+//         win = reduce(b, par, false, leader, slot, nsg);
+// @end variant

@@ -30,7 +30,14 @@ override MODE: u32 = 0;
 override SIGMOID: bool = false;
 override RENORM: bool = false;
 
-var<workgroup> red: array<f32, WG>;
+// The tree adds the invocations' partial sums.
+alias R = f32;
+fn merge(a: R, b: R) -> R { return a + b; }
+
+// @shared tree: the engine splices in tree() and its scratch (SHARED in engine/shaders.ts); this
+// stand-in keeps the file valid WGSL on its own.
+fn tree(t: u32, v: R) -> R { return v; }
+// @end shared
 
 // The router writes indices in [0, E); one outside is clamped and recorded in the engine's error
 // word (engine/device-checks.ts). First violation wins: [0] set, [1] op, [2] bits, [3] size, [4] negative.
@@ -115,15 +122,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           part += g[p.g_offset + e] * score(f32(x[base + e]), l);
         }
       }
-      red[t] = part;
-      workgroupBarrier();
-      for (var h = WG / 2u; h > 0u; h >>= 1u) {
-        if (t < h) {
-          red[t] += red[t + h];
-        }
-        workgroupBarrier();
-      }
-      dot = red[0];
+      dot = tree(t, part);
     }
     if (live) {
       for (var e = t; e < E; e += WG) {

@@ -20,7 +20,14 @@ struct Params {
 override WG: u32 = 64;
 override LOG: bool = false;
 
-var<workgroup> red: array<f32, WG>;
+// The tree adds the invocations' partial sums.
+alias R = f32;
+fn merge(a: R, b: R) -> R { return a + b; }
+
+// @shared tree: the engine splices in tree() and its scratch (SHARED in engine/shaders.ts); this
+// stand-in keeps the file valid WGSL on its own.
+fn tree(t: u32, v: R) -> R { return v; }
+// @end shared
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -37,13 +44,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (LOG) { acc += gv; } else { acc += gv * f32(y[yb + j]); }
     }
   }
-  red[t] = acc;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = red[t] + red[t + k]; }
-    workgroupBarrier();
-  }
-  let dot = red[0];
+  let dot = tree(t, acc);
   if (live) {
     let ob = row * p.cols;
     for (var j = t; j < p.cols; j += WG) {

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { Engine, KilnError, type KernelCall, type Tensor } from '../engine/index.js';
 import * as kiln from '../engine/index.js';
-import { SHADERS, shaderSource } from '../engine/shaders.js';
+import { SHADER_NAMES, SHADERS, shaderSource, specialise, type ShaderFile, type ShaderName } from '../engine/shaders.js';
 import { adapterText, gpuEngine, newEngine, openEngine } from './helpers/gpu.js';
 import { disposeAll } from './helpers/tensors.js';
 
@@ -327,24 +327,40 @@ describe('engine internals', function () {
   });
 
   describe('every shader compiles', function () {
-    // Each file as it stands (valid WGSL on its own), and what the engine compiles (the file with
-    // its op-table-generated block), on this runtime's compiler (Tint under Dawn, Naga under Deno).
+    // Each file as it stands (valid WGSL on its own), and what the engine compiles (the file with its
+    // generated and shared blocks filled in; for a variant, the file specialised), on this runtime's
+    // compiler (Tint under Dawn, Naga under Deno).
     const errorsOf = async (code: string) => {
       const info = await engine.device.createShaderModule({ code }).getCompilationInfo();
       return info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
     };
-    for (const name of Object.keys(SHADERS) as (keyof typeof SHADERS)[]) {
-      it(`${name}.wgsl, as it stands and as the engine compiles it`, async function () {
-        if (/^enable subgroups;/m.test(SHADERS[name]) && !engine.caps.subgroups) this.skip(); // the feature is not on this device
-        expect(await errorsOf(SHADERS[name]), 'the file').to.deep.equal([]);
-        if (shaderSource(name) !== SHADERS[name]) expect(await errorsOf(shaderSource(name)), 'the generated source').to.deep.equal([]);
+    const needsSubgroups = (code: string) => /^enable subgroups;/m.test(code);
+    for (const name of Object.keys(SHADERS) as ShaderFile[]) {
+      it(`${name}.wgsl as it stands`, async function () {
+        expect(await errorsOf(SHADERS[name])).to.deep.equal([]);
       });
     }
-    it('the elementwise kernels hold a generated block, filled from the op table', function () {
-      for (const name of ['unary', 'binary'] as const) {
+    for (const name of SHADER_NAMES) {
+      it(`${name}, as the engine compiles it`, async function () {
+        if (needsSubgroups(shaderSource(name)) && !engine.caps.subgroups) this.skip(); // the feature is not on this device
+        expect(await errorsOf(shaderSource(name))).to.deep.equal([]);
+      });
+    }
+    it('the elementwise and MoE GEMM kernels hold a generated block, filled from the op table', function () {
+      for (const name of ['unary', 'binary', 'moeGemm', 'moeGemmBwd'] as const) {
         expect(SHADERS[name]).to.match(/^\/\/ @generated/m);
-        expect(shaderSource(name)).to.include('switch OP').and.to.include('erf_(');
+        expect(shaderSource(name)).to.include('switch ').and.to.include('erf_(').and.not.match(/^\/\/ @generated/m);
       }
+    });
+    it('variants replace marked blocks, and name only blocks the file marks', function () {
+      const file = ['// @block a', 'let x = 1;', '// @end block', 'keep', '// @variant v a', '// let x = 2;', '// @end variant', ''].join('\n');
+      expect(specialise(file, 'v')).to.equal(['// v: a', 'let x = 2;', 'keep', ''].join('\n'));
+      expect(() => specialise(file, 'w')).to.throw(/no "\/\/ @variant w/);
+      expect(() => specialise(file.replace('@block a', '@block b'), 'v')).to.throw(/replaces block 'a', which the file does not mark/);
+      expect(() => specialise(file.replace('// let x = 2;', 'let x = 2;'), 'v')).to.throw(/must be commented out/);
+      // The variant kernels no longer differ from their file outside the marked blocks.
+      expect(shaderSource('softmaxVec4')).to.include('array<vec4<T>>').and.not.include('@variant');
+      expect(shaderSource('routerSubgroup')).to.match(/^enable subgroups;/m);
     });
   });
 
@@ -405,7 +421,7 @@ describe('engine internals', function () {
 
       const problems: string[] = [];
       for (const [shader, calls] of seen) {
-        const layout = layouts.get(shader) ?? structLayout('Params', SHADERS[shader as keyof typeof SHADERS]);
+        const layout = layouts.get(shader) ?? structLayout('Params', shaderSource(shader as ShaderName));
         // The writer pads to 16 bytes (Params.finish), so its bytes are the WGSL size rounded up to 16;
         // fewer is a binding-size validation error, more means it writes fields the shader lacks.
         const want = roundUp(layout.size, 16);

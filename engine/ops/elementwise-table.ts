@@ -289,3 +289,58 @@ ${cases.join('\n')}
 }
 `;
 }
+
+/** The unary rows whose gradient is fused WGSL (usable inside other kernels, such as the MoE GEMMs' epilogues). */
+type FusedGradName = { [K in UnaryName]: (typeof UNARY)[K]['backward'] extends { fused: string } ? K : never }[UnaryName];
+
+/**
+ * The MoE expert GEMMs' hidden activations (moe_gemm.wgsl's epilogue, moe_gemm_bwd.wgsl's gradient):
+ * table rows with a fused gradient, then 'swiglu' = silu(x·W1) ∘ (x·W3). Code 0 is no activation;
+ * the entries take 1, 2, … in order.
+ */
+export const EXPERT_ACTIVATIONS = ['gelu', 'relu', 'silu', 'swiglu'] as const satisfies readonly (FusedGradName | 'swiglu')[];
+export type ExpertActivation = (typeof EXPERT_ACTIVATIONS)[number];
+export const EXPERT_ACT_CODE = Object.fromEntries(EXPERT_ACTIVATIONS.map((k, i) => [k, i + 1])) as Record<ExpertActivation, number>;
+
+/**
+ * The MoE GEMMs' generated activation code, from the rows' expressions and fused gradients: for
+ * 'forward' `epilogue(x, x2)` (x2: the second product, added without an activation when TWO), for
+ * 'backward' `act_grad(x, g, x2)` (the gradient at x = x·W1 from g) and `gate_grad(x, g)` (swiglu's
+ * gradient at x2 = x·W3). Spliced into the kernels' `// @generated` blocks by engine/shaders.ts.
+ */
+export function expertActivationWgsl(pass: 'forward' | 'backward'): string {
+  const rows = EXPERT_ACTIVATIONS.filter((k) => k !== 'swiglu') as Exclude<ExpertActivation, 'swiglu'>[];
+  const code = EXPERT_ACT_CODE;
+  if (pass === 'forward') {
+    const cases = rows.map((k) => `    case ${code[k]}u: { return ${UNARY[k].wgsl}; } // ${k}`);
+    return `${ELEMENTWISE_HELPERS}
+const SWIGLU: u32 = ${code.swiglu}u;
+
+fn epilogue(x: vec4<f32>, x2: vec4<f32>) -> vec4<f32> {
+  switch ACT {
+${cases.join('\n')}
+    case ${code.swiglu}u: { return (${UNARY.silu.wgsl}) * x2; } // swiglu
+    default: { return select(x, x + x2, TWO); }
+  }
+}
+`;
+  }
+  const fns = rows.map((k) => `// d ${k}(x) * g\nfn grad_${k}(x: vec4<f32>, g: vec4<f32>) -> vec4<f32> {\n  ${UNARY[k].backward.fused}\n}`);
+  const cases = rows.map((k) => `    case ${code[k]}u: { return grad_${k}(x, g); }`);
+  return `${ELEMENTWISE_HELPERS}
+const SWIGLU: u32 = ${code.swiglu}u;
+
+${fns.join('\n\n')}
+
+fn act_grad(x: vec4<f32>, g: vec4<f32>, x2: vec4<f32>) -> vec4<f32> {
+  switch ACT {
+${cases.join('\n')}
+    default: { return grad_silu(x, g * x2); } // swiglu: silu(x) * x2
+  }
+}
+
+fn gate_grad(x: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+  return g * (${UNARY.silu.wgsl});
+}
+`;
+}

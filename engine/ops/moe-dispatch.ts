@@ -25,9 +25,10 @@ import { DTypeError, fmtShape, RangeArgumentError, ShapeError } from '../errors.
 import { Params } from '../params.js';
 import type { Tensor } from '../tensor.js';
 import { zeros } from './creation.js';
+import { EXPERT_ACT_CODE, EXPERT_ACTIVATIONS, type ExpertActivation } from './elementwise-table.js';
 import { empty, grid1d, gridRows } from './util.js';
 
-export type ExpertActivation = 'gelu' | 'relu' | 'silu' | 'swiglu';
+export type { ExpertActivation };
 
 export interface ExpertFFNOptions {
   /** Hidden activation (default 'gelu', the exact erf form). 'swiglu' needs `w3`. */
@@ -36,7 +37,6 @@ export interface ExpertFFNOptions {
   w3?: Tensor;
 }
 
-const ACT_CODE = { gelu: 1, relu: 2, silu: 3, swiglu: 4 } as const;
 /** Pairs per counting-sort block (the workgroup size of moe_scatter.wgsl). */
 const BLOCK = 256;
 
@@ -56,7 +56,7 @@ function check(x: Tensor, indices: Tensor, weights: Tensor, w1: Tensor, w2: Tens
   const shapes =
     `x ${fmtShape(x.shape)}, indices ${fmtShape(indices.shape)}, weights ${fmtShape(weights.shape)}, ` +
     `w1 ${fmtShape(w1.shape)}, w2 ${fmtShape(w2.shape)}${w3 ? `, w3 ${fmtShape(w3.shape)}` : ''}`;
-  if (!(act in ACT_CODE)) throw new RangeArgumentError(`${op}: unknown activation '${act}' (gelu, relu, silu or swiglu)`);
+  if (!(act in EXPERT_ACT_CODE)) throw new RangeArgumentError(`${op}: unknown activation '${act}' (${EXPERT_ACTIVATIONS.join(', ')})`);
   if (act === 'swiglu' && !w3) throw new ShapeError(`${op}: activation 'swiglu' needs options.w3 of shape (E, D, F) (${shapes})`);
   if (act !== 'swiglu' && w3) throw new ShapeError(`${op}: options.w3 is used only with activation 'swiglu', got '${act}' (${shapes})`);
   if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new DTypeError(`${op}: x must be f32 or f16, got ${x.dtype} (${shapes})`);
@@ -269,7 +269,7 @@ export function expertFFN(x: Tensor, indices: Tensor, weights: Tensor, w1: Tenso
   const B = grad && glu ? empty(engine, [P, F], dtype) : null; // x·W3 rows (saved)
   runGemm(engine, r, {
     E, P, k, K: D, cols: F, shape, a: xr, lda: xr.strides[0], gather: true,
-    b: w1, bT: false, b2: w3 ?? undefined, shareA: true, act: ACT_CODE[act],
+    b: w1, bT: false, b2: w3 ?? undefined, shareA: true, act: EXPERT_ACT_CODE[act],
     out: H, pre: A ?? undefined, pre2: B ?? undefined, dummies,
   });
   const O = empty(engine, [P, D], dtype); // FFN_e(x) rows, sorted order
@@ -285,7 +285,7 @@ export function expertFFN(x: Tensor, indices: Tensor, weights: Tensor, w1: Tenso
   const saved = [xr, wc, w1, w2, w3 ?? w1, r.route, H, A!, B ?? A!, O];
   const out = record(engine, 'expertFFN', [x, null, weights, w1, w2, w3], y, saved, (gy, s) => {
     const [xs, ws, w1s, w2s, w3s, route, Hs, As, Bs, Os] = s;
-    return expertBackward(engine, { N, D, k, E, F, P, glu, act: ACT_CODE[act], need, shape }, gy, xs, ws, w1s, w2s, glu ? w3s : null, { ...r, route }, Hs, As, glu ? Bs : null, Os);
+    return expertBackward(engine, { N, D, k, E, F, P, glu, act: EXPERT_ACT_CODE[act], need, shape }, gy, xs, ws, w1s, w2s, glu ? w3s : null, { ...r, route }, Hs, As, glu ? Bs : null, Os);
   });
   for (const t of [...temps, ...dummies]) t.dispose();
   return out;
