@@ -336,7 +336,10 @@ export class Engine {
 
   // ---------------------------------------------------------------- kernels
 
-  /** @internal Encode one dispatch into the open compute pass (nothing is submitted yet). */
+  /**
+   * @internal Encode one dispatch into the open compute pass (nothing is submitted yet). Only the ops
+   * in engine/ops launch kernels; nn/ and methods/ call ops (test/layering.node.test.ts checks).
+   */
   run(call: KernelCall): void {
     if (this.lost) throw new DeviceError('the GPU device was lost');
     const pipeline = this.pipeline(call.shader, call.types ?? {}, call.constants ?? {});

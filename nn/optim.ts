@@ -1,5 +1,5 @@
-// Optimizers with parameter groups (PyTorch's torch.optim surface): AdamW and SGD as fused in-place
-// WGSL kernels (one dispatch per parameter, no host readback), gradient clipping on the GPU, and
+// Optimizers with parameter groups (PyTorch's torch.optim surface): AdamW and SGD on the engine's fused
+// in-place updates (adamwStep_, sgdStep_: one dispatch per parameter, no host readback), gradient clipping on the GPU, and
 // state dicts that a checkpoint module can write as safetensors.
 //
 // Gradient accumulation: `.grad` of a leaf accumulates across backward() calls until zeroGrad(), so
@@ -10,7 +10,7 @@
 //   for (const mb of microBatches) engine.tidy(() => lossOf(mb).div(N).backward());
 //   clipGradNorm(model.parameters(), 1.0).dispose();   // optional
 //   opt.step();
-import { KilnError, ShapeError, DTypeError, fmtShape, type Engine, type Tensor } from '../engine/index.js';
+import { adamwStep_, KilnError, ShapeError, DTypeError, fmtShape, sgdStep_, type Engine, type Tensor } from '../engine/index.js';
 
 /** Hyper-parameters every group has; `lr` is what schedules set. */
 export interface GroupHyper {
@@ -239,21 +239,9 @@ export class AdamW extends Optimizer<AdamWHyper> {
   }
 
   protected update(p: Tensor, g: Tensor, group: ParamGroup<AdamWHyper>, s: ParamState): void {
-    const t = ++s.step;
-    const [b1, b2] = group.betas;
-    // Every derived scalar in float64 on the host (as PyTorch's Python floats); the kernel sees f32.
-    const stepSize = group.lr / (1 - b1 ** t);
-    const bc2Sqrt = Math.sqrt(1 - b2 ** t);
-    this.engine.run({
-      shader: 'adamw',
-      types: { T: p.dtype },
-      params: uniform([
-        ['u', p.size], ['u', p.offset], ['u', g.offset],
-        ['f', b2], ['f', 1 - b1], ['f', 1 - b2], ['f', 1 - group.lr * group.weightDecay], ['f', stepSize], ['f', bc2Sqrt], ['f', group.eps],
-      ]),
-      buffers: [g.storage.buffer, p.storage.buffer, s.tensors.exp_avg.storage.buffer, s.tensors.exp_avg_sq.storage.buffer],
-      grid: grid1d(this.engine, p.size),
-    });
+    const [beta1, beta2] = group.betas;
+    const { lr, eps, weightDecay } = group;
+    adamwStep_(p, g, s.tensors.exp_avg, s.tensors.exp_avg_sq, { lr, beta1, beta2, eps, weightDecay, step: ++s.step });
   }
 }
 
@@ -272,7 +260,6 @@ export interface SGDHyper extends GroupHyper {
  */
 export class SGD extends Optimizer<SGDHyper> {
   protected readonly stateNames: readonly string[];
-  private dummy: Tensor | null = null;
 
   constructor(params: Iterable<Tensor> | ParamGroupSpec<SGDHyper>[], defaults: Partial<SGDHyper> = {}) {
     super(params, { lr: 1e-3, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...stripUndefined(defaults) });
@@ -289,25 +276,8 @@ export class SGD extends Optimizer<SGDHyper> {
   protected update(p: Tensor, g: Tensor, group: ParamGroup<SGDHyper>, s: ParamState): void {
     const first = s.step === 0;
     s.step++;
-    const useMomentum = group.momentum !== 0;
-    const buf = useMomentum ? s.tensors.momentum_buffer : (this.dummy ??= this.engine.keep(this.engine.zeros([1])));
-    const flags = (useMomentum ? 1 : 0) | (first ? 2 : 0) | (group.nesterov ? 4 : 0);
-    this.engine.run({
-      shader: 'sgd',
-      types: { T: p.dtype },
-      params: uniform([
-        ['u', p.size], ['u', p.offset], ['u', g.offset], ['u', flags],
-        ['f', group.lr], ['f', group.weightDecay], ['f', group.momentum], ['f', 1 - group.dampening],
-      ]),
-      buffers: [g.storage.buffer, p.storage.buffer, buf.storage.buffer],
-      grid: grid1d(this.engine, p.size),
-    });
-  }
-
-  override dispose(): void {
-    super.dispose();
-    this.dummy?.dispose();
-    this.dummy = null;
+    const { lr, weightDecay, momentum, dampening, nesterov } = group;
+    sgdStep_(p, g, momentum !== 0 ? s.tensors.momentum_buffer : null, { lr, weightDecay, momentum, dampening, nesterov, first });
   }
 }
 
@@ -358,29 +328,4 @@ function stripUndefined<T extends object>(o: T): T {
 
 function jsonClone<T>(x: T): T {
   return JSON.parse(JSON.stringify(x)) as T;
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** Words of a uniform struct of 4-byte scalars, padded to 16 bytes (WGSL's struct size rule). */
-function uniform(fields: readonly (readonly ['u' | 'f', number])[]): Uint32Array {
-  const out = new Uint32Array(Math.max(4, Math.ceil(fields.length / 4) * 4));
-  fields.forEach(([kind, v], i) => {
-    if (kind === 'u') out[i] = v >>> 0;
-    else {
-      f32[0] = v;
-      out[i] = u32[0];
-    }
-  });
-  return out;
-}
-
-/** Workgroups of 64 for `n` invocations, folded into y past the per-dimension limit. */
-function grid1d(engine: Engine, n: number): [number, number] {
-  const groups = Math.ceil(n / 64);
-  const max = engine.caps.limits.maxComputeWorkgroupsPerDimension || 65535;
-  if (groups <= max) return [groups, 1];
-  const y = Math.ceil(groups / max);
-  return [Math.ceil(groups / y), y];
 }

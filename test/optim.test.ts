@@ -2,7 +2,7 @@
 // groups with different lr), zeroGrad, state-dict round trips that continue bit-exactly, schedules
 // against closed forms, clipGradNorm, no host readback, no leaks, gradient-accumulation equivalence.
 import { expect } from 'chai';
-import type { Engine, KernelCall, Tensor } from '../engine/index.js';
+import { adamwStep_, sgdStep_, type Engine, type KernelCall, type Tensor } from '../engine/index.js';
 import {
   AdamW, SGD, Linear, LRScheduler, Module, clipGradNorm, constantSchedule, cosineSchedule, linearSchedule,
   type OptimizerStateDict,
@@ -211,6 +211,26 @@ describe('optim', function () {
         disposeAll(a, b);
       });
     }
+  });
+
+  describe('the engine updates (adamwStep_, sgdStep_)', function () {
+    it('reject a mismatched gradient or state at the call, naming the op and the shapes', function () {
+      const p = param([2, 3], 1);
+      const g = engine.tensor(hostData(6, 2), [3, 2]);
+      const m = engine.zeros([2, 3]);
+      const h = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1 };
+      expect(() => adamwStep_(p, g, m, m, h)).to.throw(/adamwStep_: gradient of shape \[3, 2\] for a parameter of shape \[2, 3\]/);
+      const g2 = engine.tensor(hostData(6, 2), [2, 3]);
+      const short = engine.zeros([5]);
+      expect(() => adamwStep_(p, g2, short, m, h)).to.throw(/adamwStep_: expAvg must be contiguous, unoffset and of the parameter's 6 elements/);
+      expect(() => adamwStep_(p, g2, m, m, { ...h, step: 0 })).to.throw(/adamwStep_: step must be a whole number >= 1/);
+      const gi = engine.tensor([1, 2, 3, 4, 5, 6], [2, 3], { dtype: 'i32' });
+      expect(() => adamwStep_(p, gi, m, m, h)).to.throw(/adamwStep_: gradient dtype i32 differs from the parameter's f32/);
+      const s = { lr: 0.1, weightDecay: 0, momentum: 0.9, dampening: 0, nesterov: false, first: true };
+      expect(() => sgdStep_(p, g2, null, s)).to.throw(/sgdStep_: momentum 0.9 needs a momentum buffer/);
+      expect(() => sgdStep_(p, p.transpose(0, 1), m, s)).to.throw(/sgdStep_: gradient of shape \[3, 2\]/);
+      disposeAll(p, g, m, g2, short, gi);
+    });
   });
 
   describe('state dicts', function () {

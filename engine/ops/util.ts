@@ -18,7 +18,10 @@ export function grid1d(engine: Engine, threads: number, wg = 64): [number, numbe
   return [Math.ceil(groups / y), y];
 }
 
-/** Elements each invocation of the elementwise kernels handles (their ELEMS override). */
+/**
+ * Elements each invocation of the elementwise kernels handles: the ELEMS override of where, copy and
+ * fill, and the one vec4 of unary and binary (which have no ELEMS).
+ */
 export const ELEMENTS_PER_INVOCATION = 4;
 
 /** Workgroups for the grid-stride elementwise kernels (unary, binary, where, copy, fill) over n elements. */
