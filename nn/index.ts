@@ -13,6 +13,7 @@ export * from './trainer.js';
 export * from './plot.js';
 export * from './attention.js';
 export * from './moe.js';
+export { LoadBalancer, RoutingMonitor, type AuxLossTerms, type BalanceScope, type LoadBalancerOptions, type RoutingRecord } from './moe-balance.js';
 export * from './transformer.js';
 export * from './generate.js';
 export * from './privacy.js';

@@ -10,7 +10,8 @@ import { crossEntropy, fmtShape, KilnError, RangeArgumentError, ShapeError, type
 import { AttentionCache, MultiheadAttention, RotaryEmbedding } from './attention.js';
 import { Dropout, Embedding, LayerNorm, Linear, MLP, RMSNorm, SwiGLU } from './layers.js';
 import { Module, ModuleList } from './module.js';
-import { LoadBalancer, MoE, moeConfig, type MoESubConfig, type RoutingMonitor } from './moe.js';
+import { MoE, moeConfig, type MoESubConfig } from './moe.js';
+import { LoadBalancer, type RoutingMonitor } from './moe-balance.js';
 
 /** 'moe' (TransformerLM only): a mixture-of-experts FFN configured by `moe`. */
 export type FFNKind = 'gelu' | 'swiglu' | 'moe';

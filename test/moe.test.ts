@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type { Engine, Tensor } from '../engine/index.js';
 import {
-  AdamW, LoadBalancer, MoE, RoutingMonitor, TransformerLM, expertFFN, topkRouter,
+  AdamW, LoadBalancer, MoE, RoutingMonitor, TransformerLM, moeExperts, moeRouter,
   type MoEConfigInput, type MoEImplementation, type TransformerLMConfigInput,
 } from '../nn/index.js';
 import { assertClose } from './helpers/compare.js';
@@ -244,7 +244,7 @@ describe('moe layer', function () {
   /** Route logits (N, E) and report them to `b` as layer `key` (LBL weight 1, z weight 1). */
   function report(b: LoadBalancer, key: object, logits: Tensor, k: number, impl: MoEImplementation): void {
     engine.tidy(() => {
-      const r = topkRouter(logits, k, { scoring: 'softmax', renormalize: false }, impl);
+      const r = moeRouter(logits, k, { scoring: 'softmax', renormalize: false }, impl);
       const z = r.lse.square().mean();
       b.record(key, { counts: r.counts, scoreSums: r.scoreSums, zLoss: z, tokens: logits.shape[0], numExperts: logits.shape[1], topK: k, lblWeight: 1, zLossWeight: 1 });
     });
@@ -386,7 +386,7 @@ describe('moe layer', function () {
     const lb = engine.tensor(rowsB);
     // Replica B's counts, as replica A's collective would deliver them.
     const countsB = engine.tidy(() => {
-      const r = topkRouter(lb, 2, { scoring: 'softmax', renormalize: false }, impl);
+      const r = moeRouter(lb, 2, { scoring: 'softmax', renormalize: false }, impl);
       return r.counts.to('f32');
     });
     const calls: number[] = [];
@@ -544,7 +544,7 @@ describe('moe layer', function () {
     for (const m of [model, twin, dense]) m.dispose();
   });
 
-  it('expertFFN composed equals the fused kernel, values and gradients', async function () {
+  it('moeExperts composed equals the fused kernel, values and gradients', async function () {
     const live0 = engine.memory().liveBuffers;
     const [N, D, F, E, k] = [9, 6, 5, 4, 2];
     const x = engine.tensor(hostRandom(N * D, 150), [N, D]).requiresGrad_(true);
@@ -554,8 +554,8 @@ describe('moe layer', function () {
     const out: number[][] = [];
     for (const impl of ['composed', 'fused'] as const) {
       const y = engine.tidy(() => {
-        const r = topkRouter(logits, k, { scoring: 'softmax', renormalize: false }, impl);
-        return expertFFN(x, r.indices, r.weights, w1, w2, { activation: 'gelu' }, impl).square().sum();
+        const r = moeRouter(logits, k, { scoring: 'softmax', renormalize: false }, impl);
+        return moeExperts(x, r.indices, r.weights, w1, w2, { activation: 'gelu' }, impl).square().sum();
       });
       y.backward();
       out.push([await y.item(), ...(await values(x.grad!)), ...(await values(w1.grad!)), ...(await values(logits.grad!))]);

@@ -407,18 +407,25 @@ function applyAct(h: Tensor, act: ExpertActivation, gate: () => Tensor): Tensor 
  * Dense-masked reference: every expert on every token, weighted by the (N, E) gate matrix that holds
  * weights[n, s] at column indices[n, s] (summed for repeats; a bad index is clamped as in expertFFN
  * and reported by the scatterAdd that builds it) and zeros elsewhere. Built from differentiable
- * engine ops.
+ * engine ops. `onHidden` sees the hidden activation (E, N, F) and may return a replacement (a hook
+ * site); what it sees or returns is then the caller's to dispose (the original is disposed when it
+ * is replaced).
  */
-export function expertFFNDense(x: Tensor, indices: Tensor, weights: Tensor, w1: Tensor, w2: Tensor, options: ExpertFFNOptions = {}): Tensor {
+export function expertFFNDense(
+  x: Tensor, indices: Tensor, weights: Tensor, w1: Tensor, w2: Tensor, options: ExpertFFNOptions = {}, onHidden?: (h: Tensor) => Tensor,
+): Tensor {
   const { N, E } = check(x, indices, weights, w1, w2, options);
   const engine = x.engine;
   const act = options.activation ?? 'gelu';
-  return engine.tidy(() => {
+  const h0 = engine.tidy(() => applyAct(x.matmul(w1), act, () => x.matmul(options.w3!))); // (E, N, F)
+  const h = onHidden ? onHidden(h0) : h0;
+  const y = engine.tidy(() => {
     const gate = zeros(engine, [N, E], { dtype: x.dtype }).scatterAdd(1, indices, weights); // (N, E)
-    const h = applyAct(x.matmul(w1), act, () => x.matmul(options.w3!)); // (E, N, F)
     const o = h.matmul(w2); // (E, N, D)
     return o.mul(gate.mT.unsqueeze(-1)).sum(0); // (N, D)
   });
+  if (h !== h0 || !onHidden) h0.dispose();
+  return y;
 }
 
 /**
