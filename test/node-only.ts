@@ -14,3 +14,4 @@ import './method-two-tier-selection.node.test.js';
 import './bench.node.test.js';
 import './readme.node.test.js';
 import './cli.node.test.js';
+import './layering.node.test.js';

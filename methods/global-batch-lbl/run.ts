@@ -3,12 +3,11 @@
 // Micro-batches are packed by domain, which is what makes micro-batch balancing force every domain onto
 // every expert. After training: held-out loss per domain, routing per domain and layer (RoutingMonitor),
 // mutual information domain;expert, global load imbalance and the mean top-k score sum.
-import { oneHot, topk, type Engine, type Tensor } from '../../engine/index.js';
+import { KilnError, oneHot, topk, type Engine, type Tensor } from '../../engine/index.js';
 import {
   AdamW, BPETokenizer, Batcher, LRScheduler, LoadBalancer, RoutingMonitor, SeededRng, TransformerLM, clipGradNorm, cosineSchedule,
-  splitByDocument, tokenizeDocuments,
+  splitByDocument, tokenizeDocuments, type Document,
 } from '../../nn/index.js';
-import { buildCorpus } from '../../nn/node/index.js';
 import { makeConfig, type Arm, type GlobalBatchLBLConfig } from './config.js';
 import { MarkovDomains } from './markov.js';
 
@@ -58,6 +57,11 @@ export interface RunIO {
    * a device per run avoids it. Without it every run uses `engine`.
    */
   newEngine?: () => Promise<Engine>;
+  /**
+   * The documents of the 'real' corpus: each domain capped at bytesPerDomain (nn/node's buildCorpus,
+   * which reads files; the CLI passes it, so this module runs anywhere).
+   */
+  buildCorpus?: (options: { domains: GlobalBatchLBLConfig['real']['domains']; bytesPerDomain: number; seed: number }) => Document[];
 }
 
 // ------------------------------------------------------------------ data
@@ -96,8 +100,9 @@ function markovSource(c: GlobalBatchLBLConfig): DataSource {
   };
 }
 
-function realSource(c: GlobalBatchLBLConfig): DataSource {
+function realSource(c: GlobalBatchLBLConfig, buildCorpus: RunIO['buildCorpus']): DataSource {
   const domains = c.real.domains;
+  if (!buildCorpus) throw new KilnError("global-batch-lbl: the 'real' corpus needs io.buildCorpus (the CLI passes nn/node's buildCorpus)");
   const docs = buildCorpus({ domains, bytesPerDomain: c.real.bytesPerDomain, seed: 0 });
   const splits = splitByDocument(docs, { train: 0.9, valid: 0.1, test: 0, seed: 0 });
   // A small BPE sample keeps tokenizer training to seconds.
@@ -407,7 +412,7 @@ export async function run(engine: Engine, config: Partial<GlobalBatchLBLConfig> 
   const c = makeConfig(config);
   const log = io.log ?? (() => {});
   const t0 = performance.now();
-  const data = c.corpus === 'real' ? realSource(c) : markovSource(c);
+  const data = c.corpus === 'real' ? realSource(c, io.buildCorpus) : markovSource(c);
   const G = data.domains.length * c.microBatchesPerDomain;
   log(`global-batch-lbl: ${c.corpus} corpus (${data.domains.length} domains, vocab ${data.vocabSize}); ${c.model.numExperts} experts top-${c.model.topK}, ` +
     `${G} domain-packed micro-batches × ${c.seqsPerMicroBatch} seqs × T ${c.seqLen} per step over ${c.replicas} replica(s), α ${c.lblWeight}, ${c.steps} steps; arms ${c.arms.join(', ')}; seeds ${c.seeds.join(', ')}`);
