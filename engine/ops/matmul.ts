@@ -9,7 +9,7 @@ import { broadcastShapes, viewStrides } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { broadcastStrides, empty, grid1d, requireFloat, requireSameDtype, unbroadcast } from './util.js';
 
-/** Which kernel runs: `register` (barrier-free 4x4 per invocation, best on CPU implementations),
+/** Which kernel runs: `register` (barrier-free, a 4x4 to 8x8 block per invocation, best on CPU implementations),
  * `tiled` (workgroup-memory 128x64 tiles, for real GPUs), or `auto` (chosen from the capabilities). */
 export type MatmulVariant = 'auto' | 'register' | 'tiled';
 
