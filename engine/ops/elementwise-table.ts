@@ -2,8 +2,9 @@
 // with ops, fused into one binary-kernel launch, or explicitly not differentiable), its float64
 // reference, its PyTorch name and the dtypes it takes. Op codes and the kernels' `switch`
 // statements are generated from the row order (elementwiseWgsl below, spliced into unary.wgsl and
-// binary.wgsl by the engine), so nothing is matched by hand. Adding an op = adding a row (plus a
-// test of its special cases where it has any): the op-table tests derive their cases from the rows.
+// binary.wgsl by the engine), and so are the MoE GEMMs' activation epilogues (expertActivationWgsl),
+// so nothing is matched by hand. Adding an op = adding a row (plus a test of its special cases where
+// it has any): the op-table tests derive their cases from the rows.
 import type { Tensor } from '../tensor.js';
 
 /** The two uniform scalars every elementwise kernel receives (clamp bounds, softplus beta/threshold, …). */
