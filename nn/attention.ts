@@ -91,6 +91,47 @@ export function composedAttention(q: Tensor, k: Tensor, v: Tensor, options: Atte
   return out;
 }
 
+/**
+ * The attention probabilities softmax(q k^T * scale + mask) of composedAttention (no dropout):
+ * q (..., Tq, Dh), k (..., Tk, Dh) -> (..., Tq, Tk). What the `weights` hook site of
+ * MultiheadAttention hands out.
+ */
+export function attentionProbabilities(q: Tensor, k: Tensor, options: Pick<AttentionOptions, 'causal' | 'mask' | 'scale'> = {}): Tensor {
+  if (q.ndim < 2 || k.ndim !== q.ndim || q.shape[q.ndim - 1] !== k.shape[k.ndim - 1]) {
+    throw new ShapeError(`attentionProbabilities: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)} do not fit (..., Tq, Dh), (..., Tk, Dh)`);
+  }
+  const engine = q.engine;
+  const tq = q.shape[q.ndim - 2];
+  const tk = k.shape[k.ndim - 2];
+  if (options.causal && tq > tk) throw new ShapeError(`attentionProbabilities: causal attention needs Tq <= Tk, got q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}`);
+  return engine.tidy(() => {
+    const scale = options.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
+    let s = q.mul(scale).matmul(k.mT); // (..., Tq, Tk)
+    const fill = maskedScore(s.dtype);
+    if (options.causal) s = s.where(causalMask(engine, tq, tk), fill);
+    const mask = options.mask;
+    if (mask) s = mask.dtype === 'f32' || mask.dtype === 'f16' ? s.add(mask) : s.where(mask, fill);
+    return s.softmax(-1);
+  });
+}
+
+/**
+ * (1, H, 1, Tk) u32 keep-mask that stops the listed heads from attending to keys
+ * [keyStart, keyStart + keyCount) and leaves every other head and key alone: the per-head ablation
+ * of attention to a span (e.g. a prefix), for AttentionOptions.mask / attnMask. The masked heads
+ * renormalise over their remaining keys.
+ */
+export function headKeyMask(engine: Engine, o: { numHeads: number; heads: readonly number[]; keyCount: number; keyStart?: number; tk: number }): Tensor {
+  const start = o.keyStart ?? 0;
+  if (start < 0 || o.keyCount < 0 || start + o.keyCount > o.tk) throw new RangeArgumentError(`headKeyMask: keys [${start}, ${start + o.keyCount}) are outside [0, ${o.tk})`);
+  const keep = new Uint32Array(o.numHeads * o.tk).fill(1);
+  for (const h of o.heads) {
+    if (!Number.isInteger(h) || h < 0 || h >= o.numHeads) throw new RangeArgumentError(`headKeyMask: head ${h} is outside [0, ${o.numHeads})`);
+    for (let j = start; j < start + o.keyCount; j++) keep[h * o.tk + j] = 0;
+  }
+  return engine.tensor(keep, [1, o.numHeads, 1, o.tk], { dtype: 'u32' });
+}
+
 /** True where the fused kernel computes exactly what composedAttention would. */
 function fusedApplies(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): boolean {
   const floatOk = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'f16';
@@ -326,8 +367,9 @@ export interface AttentionForwardOptions {
 }
 
 /**
- * Multi-head attention with separate q/k/v projections and an output projection. Hook site `heads`:
- * the per-head output before the output projection, (B, T, H, Dh).
+ * Multi-head attention with separate q/k/v projections and an output projection. Hook sites `heads`:
+ * the per-head output before the output projection, (B, T, H, Dh); `weights`: the attention
+ * probabilities (B, H, T, Tk), computed (by the composed ops) only while a hook is registered there.
  */
 export class MultiheadAttention extends Module {
   readonly headDim: number;
@@ -451,12 +493,20 @@ export class MultiheadAttention extends Module {
       mask = padKeep;
     }
 
-    const o = attentionImpl(q, k, v, {
-      causal: options.causal ?? false,
-      mask,
-      dropoutP: this.dropoutP,
-      training: this.training,
-    }); // (B, H, T, Dh)
+    let o: Tensor;
+    if (this.hasHook('weights')) {
+      // A probe reads (or replaces) the probabilities: composed path for this call only; without a
+      // hook training keeps the fused kernel. Dropout is not applied here (probing is evaluation).
+      const p = this.site('weights', attentionProbabilities(q, k, { causal: options.causal ?? false, mask })); // (B, H, T, Tk)
+      o = p.matmul(v); // (B, H, T, Dh). p not disposed: the hook may hold on to it.
+    } else {
+      o = attentionImpl(q, k, v, {
+        causal: options.causal ?? false,
+        mask,
+        dropoutP: this.dropoutP,
+        training: this.training,
+      }); // (B, H, T, Dh)
+    }
     for (const u of [q, k, v, padKeep]) u?.dispose();
     // (B, H, T, Dh) -> (B, T, H, Dh). Not disposed here: a hook may hold on to it.
     const heads = this.site('heads', o.permute(0, 2, 1, 3));

@@ -20,3 +20,4 @@ export * from './privacy.js';
 export * from './tokenizer.js';
 export * from './data.js';
 export * from './stats.js';
+export * from './seq2seq.js';

@@ -229,6 +229,11 @@ export class Module {
     };
   }
 
+  /** True when a hook is registered at `<this module's path>.<name>` (lets forward skip work no hook reads). */
+  protected hasHook(name: string): boolean {
+    return this.registry.hooks.has(this.path ? `${this.path}.${name}` : name);
+  }
+
   /** Remove every hook of this module's tree. */
   clearHooks(): void {
     this.registry.hooks.clear();

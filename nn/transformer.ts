@@ -133,6 +133,8 @@ export interface BlockForwardOptions {
   /** (B, S) non-zero = padded source position, for cross-attention. */
   memoryPaddingMask?: Tensor | null;
   cache?: BlockCache | null;
+  /** Extra mask of the self-attention, broadcastable to (B, H, T, Tk) (e.g. headKeyMask for per-head ablations). */
+  attnMask?: Tensor | null;
 }
 
 /**
@@ -171,7 +173,7 @@ export class TransformerBlock extends Module {
       for (const u of [n, a, d]) u.dispose();
       return out;
     };
-    let h = residual(x, (n) => this.attn.forward(n, { causal: options.causal, keyPaddingMask: options.keyPaddingMask, cache: options.cache?.self }), this.ln1);
+    let h = residual(x, (n) => this.attn.forward(n, { causal: options.causal, keyPaddingMask: options.keyPaddingMask, attnMask: options.attnMask, cache: options.cache?.self }), this.ln1);
     if (this.crossAttn && this.lnCross) {
       if (!options.memory) throw new KilnError(`${this.name || 'TransformerBlock'}: a cross-attention block needs memory`);
       const h2 = residual(h, (n) => this.crossAttn!.forward(n, { context: options.memory, keyPaddingMask: options.memoryPaddingMask, cache: options.cache?.cross }), this.lnCross);
@@ -354,6 +356,17 @@ export interface Seq2SeqForwardOptions {
   /** (B, T) non-zero = padded target token. */
   tgtPaddingMask?: Tensor | null;
   cache?: TransformerCache | null;
+  /** Vectors (B or 1, P, dModel) in front of the source tokens (see Seq2SeqEncodeOptions.prefix); srcPaddingMask then covers P + S. */
+  prefix?: Tensor | null;
+}
+
+export interface Seq2SeqEncodeOptions {
+  /** (B, S) non-zero = padded source position (B, P + S with a prefix). */
+  srcPaddingMask?: Tensor | null;
+  /** Vectors (B or 1, P, dModel) in front of the embedded source tokens, without positions (soft prompts, rule descriptions). */
+  prefix?: Tensor | null;
+  /** Extra self-attention mask of the encoder, broadcastable to (B, H, S, S): one for all layers, or per layer. */
+  attnMask?: Tensor | null | ((layer: number) => Tensor | null);
 }
 
 /**
@@ -388,10 +401,28 @@ export class Transformer extends Module {
     if (!c.tiedEmbeddings) this.head = this.registerModule('head', new Linear(engine, c.dModel, c.tgtVocabSize, { bias: false }));
   }
 
-  /** src (B, S) -> memory (B, S, dModel) */
-  encode(src: Tensor, options: { srcPaddingMask?: Tensor | null } = {}): Tensor {
-    const x = embed(this.srcEmb, this.srcPos, this.drop, src, 0, this.config.maxSeqLen);
-    const m = this.encoder.forward(x, () => ({ causal: false, keyPaddingMask: options.srcPaddingMask }));
+  /**
+   * src (B, S) -> memory (B, S, dModel); with a prefix (B or 1, P, dModel) of vectors put in front of
+   * the embedded tokens (no positions: they sit outside the sentence), memory (B, P + S, dModel) and
+   * srcPaddingMask covers (B, P + S).
+   */
+  encode(src: Tensor, options: Seq2SeqEncodeOptions = {}): Tensor {
+    let x = embed(this.srcEmb, this.srcPos, this.drop, src, 0, this.config.maxSeqLen);
+    const prefix = options.prefix;
+    if (prefix) {
+      const b = src.shape[0];
+      if (prefix.ndim !== 3 || prefix.shape[2] !== this.config.dModel || (prefix.shape[0] !== b && prefix.shape[0] !== 1)) {
+        x.dispose();
+        throw new ShapeError(`Transformer.encode: prefix ${fmtShape(prefix.shape)} must be (B or 1, P, ${this.config.dModel}) for src ${fmtShape(src.shape)}`);
+      }
+      const p = prefix.shape[0] === b ? prefix : prefix.expand([b, prefix.shape[1], prefix.shape[2]]);
+      const joined = this.engine.cat([p, x], 1); // (B, P + S, dModel)
+      if (p !== prefix) p.dispose();
+      x.dispose();
+      x = joined;
+    }
+    const mask = options.attnMask;
+    const m = this.encoder.forward(x, (i) => ({ causal: false, keyPaddingMask: options.srcPaddingMask, attnMask: typeof mask === 'function' ? mask(i) : mask }));
     x.dispose();
     return m;
   }

@@ -20,6 +20,8 @@ import './nn-transformer.test.js';
 import './moe.test.js';
 import './attention.test.js';
 import './generate.test.js';
+import './seq2seq.test.js';
+import './attention-probe.test.js';
 import './contrastive.test.js';
 import './privacy.test.js';
 import './tokenizer.test.js';
