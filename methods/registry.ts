@@ -8,6 +8,7 @@ import * as jola from './jola/cli.js';
 import * as untrac from './untrac/cli.js';
 import * as rewardCalibration from './reward-calibration/cli.js';
 import * as twoTierSelection from './two-tier-selection/cli.js';
+import * as step from './step/cli.js';
 
 export interface MethodEntry<C = any> {
   /** One line for `npm run method -- --help`. */
@@ -25,4 +26,5 @@ export const METHODS: Record<string, MethodEntry> = {
   untrac,
   'reward-calibration': rewardCalibration,
   'two-tier-selection': twoTierSelection,
+  step,
 };

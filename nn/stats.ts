@@ -193,3 +193,37 @@ export function lowess(endog: Numbers, exog: Numbers, options: LowessOptions = {
   for (let s = 0; s < n; s++) fittedAtInput[order[s]] = fit[s];
   return { x, fitted: fit, order, fittedAtInput };
 }
+
+export interface SpanF1 {
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+/**
+ * Corpus-level F1 over multisets of spans (chunk_eval.py's chunk F1): per example, a predicted span
+ * counts as correct as many times as it occurs in both the prediction and the gold (multiset
+ * intersection); precision = correct / predicted, recall = correct / gold, summed over examples.
+ * A span is a token list (e.g. ["NP", "the", "dog"]). Empty predictions and gold give 0 (not NaN).
+ */
+export function spanF1(pred: readonly (readonly (readonly string[])[])[], gold: readonly (readonly (readonly string[])[])[]): SpanF1 {
+  if (pred.length !== gold.length) throw new RangeError(`spanF1: ${pred.length} predictions for ${gold.length} gold examples`);
+  let correct = 0, nPred = 0, nGold = 0;
+  const key = (s: readonly string[]) => s.join('\u0001');
+  pred.forEach((p, i) => {
+    const counts = new Map<string, number>();
+    for (const s of gold[i]) counts.set(key(s), (counts.get(key(s)) ?? 0) + 1);
+    for (const s of p) {
+      const c = counts.get(key(s)) ?? 0;
+      if (c > 0) {
+        correct++;
+        counts.set(key(s), c - 1);
+      }
+    }
+    nPred += p.length;
+    nGold += gold[i].length;
+  });
+  const precision = nPred ? correct / nPred : 0;
+  const recall = nGold ? correct / nGold : 0;
+  return { precision, recall, f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0 };
+}

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { RangeArgumentError, ShapeError } from '../engine/index.js';
-import { auroc, lowess, median, pearson, rankdata, spearman } from '../nn/index.js';
+import { auroc, lowess, median, pearson, rankdata, spanF1, spearman } from '../nn/index.js';
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).to.equal(b.length);
@@ -139,5 +139,21 @@ describe('stats: LOWESS (statsmodels-exact)', function () {
     // tricube weight is 0 at distance = radius, so fewer than 2 weights are positive and fit_i = y_i.
     const x = [0, 1, 2, 3, 4], y = [3, -1, 4, 1, -5];
     expect(Array.from(lowess(y, x, { frac: 0.01, it: 0 }).fitted)).to.deep.equal(y);
+  });
+});
+
+describe('stats: span F1 (chunk F1 over multisets)', function () {
+  it('counts duplicates as a multiset and sums over the corpus', () => {
+    const np = ['NP', 'the', 'dog'], v = ['V', 'ran'], pp = ['PP', 'on'];
+    // Example 1: gold {np, v}, pred {np, np, v}: 2 correct of 3 predicted, 2 gold.
+    // Example 2: gold {pp, np}, pred {pp}: 1 correct of 1, 2 gold.  Totals: 3/4 precision, 3/4 recall.
+    const r = spanF1([[np, np, v], [pp]], [[np, v], [pp, np]]);
+    expect(r.precision).to.equal(3 / 4);
+    expect(r.recall).to.equal(3 / 4);
+    expect(r.f1).to.be.closeTo(0.75, 1e-15);
+    const half = spanF1([[np]], [[np, v, pp]]); // P 1, R 1/3 -> F1 = 2·(1/3)/(4/3) = 0.5
+    expect(half.f1).to.be.closeTo(0.5, 1e-15);
+    expect(spanF1([[]], [[np]])).to.deep.equal({ precision: 0, recall: 0, f1: 0 });
+    expect(() => spanF1([[np]], [])).to.throw(/spanF1: 1 predictions for 0/);
   });
 });

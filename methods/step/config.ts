@@ -1,0 +1,98 @@
+// Typed configuration of the STEP reproduction (spec 4d, scaled down for lavapipe: see README).
+// DEFAULTS is the `npm run method -- step` run (3 seeds, sized for ~20 minutes alone on 2 cores);
+// QUICK is the test preset (about a minute and a half).
+import type { GrammarOptions } from './trees.js';
+import { TASKS, type PretrainArm, type TaskName } from './tasks.js';
+
+export const PRETRAIN_ARMS: readonly PretrainArm[] = ['step', 'reconstruction', 'simpleStep'];
+
+export interface StepConfig {
+  seeds: number[];
+  /** Intermediate pre-training arms (every one gets the same steps on the same sentences); 'baseline' (none) always runs. */
+  arms: PretrainArm[];
+  tasks: TaskName[];
+  /** Few-shot training-set sizes (each a prefix of the largest). */
+  nValues: number[];
+  model: { dModel: number; nHeads: number; dFF: number; nEncoderLayers: number; nDecoderLayers: number };
+  grammar: Partial<GrammarOptions>;
+  pretrain: {
+    /** Distinct training sentences (one transformation each). */
+    sentences: number;
+    steps: number;
+    batch: number;
+    lr: number;
+    warmupSteps: number;
+    /** Absent labels added to each STEP description (0..this many). */
+    maxDistractors: number;
+    /** Unseen-sentence dev set (loss, exact match, attention analysis). */
+    devSentences: number;
+    /** Read the training loss back every this many steps. */
+    logEvery: number;
+  };
+  finetune: {
+    steps: number;
+    batch: number;
+    lr: number;
+    /** Learning rate of STEP's tunable prefix (the spec: ~10× the model's with Adam). */
+    prefixLr: number;
+    /** Test sentences per task (in-distribution) and for the structural-generalisation split. */
+    testSize: number;
+    generalisationSize: number;
+    /** Fine-tuning sentences have at most this nmod depth; the generalisation split has exactly one more. */
+    trainMaxDepth: number;
+  };
+  /** Longest target (EOS included) kept, as the original's 180-sub-token cap. */
+  maxTgt: number;
+  /** Head ablation: mask this many top look-up heads (vs as many random heads, over `randomDraws`). */
+  ablation: { heads: number; randomDraws: number; devExamples: number };
+  /** Output folder of report.json and the plots (CLI). */
+  out: string;
+}
+
+export const DEFAULTS: StepConfig = {
+  seeds: [0, 1, 2],
+  arms: ['step', 'reconstruction'],
+  tasks: [...TASKS],
+  nValues: [25, 100],
+  model: { dModel: 64, nHeads: 4, dFF: 128, nEncoderLayers: 2, nDecoderLayers: 2 },
+  grammar: {},
+  pretrain: { sentences: 12000, steps: 600, batch: 16, lr: 2e-3, warmupSteps: 40, maxDistractors: 2, devSentences: 150, logEvery: 50 },
+  finetune: { steps: 100, batch: 16, lr: 1e-3, prefixLr: 1e-2, testSize: 150, generalisationSize: 100, trainMaxDepth: 1 },
+  maxTgt: 48,
+  ablation: { heads: 2, randomDraws: 6, devExamples: 100 },
+  out: 'runs/step',
+};
+
+/** The test preset: one seed, half the pre-training, passivization at N = 100 only, smaller evaluation sets. */
+export const QUICK: Partial<StepConfig> = {
+  seeds: [0],
+  nValues: [100],
+  tasks: ['passivization'],
+  pretrain: { ...DEFAULTS.pretrain, steps: 300, sentences: 5000, devSentences: 80 },
+  finetune: { ...DEFAULTS.finetune, steps: 60, testSize: 100, generalisationSize: 50 },
+  ablation: { heads: 2, randomDraws: 3, devExamples: 60 },
+};
+
+export function makeConfig(...overrides: Partial<StepConfig>[]): StepConfig {
+  const c: StepConfig = { ...DEFAULTS };
+  for (const o of overrides) {
+    Object.assign(c, o, {
+      model: { ...c.model, ...o.model },
+      grammar: { ...c.grammar, ...o.grammar },
+      pretrain: { ...c.pretrain, ...o.pretrain },
+      finetune: { ...c.finetune, ...o.finetune },
+      ablation: { ...c.ablation, ...o.ablation },
+    });
+  }
+  if (!c.seeds.length) throw new RangeError('step: at least one seed');
+  for (const a of c.arms) if (!PRETRAIN_ARMS.includes(a)) throw new RangeError(`step: unknown arm ${a} (arms: ${PRETRAIN_ARMS.join(', ')})`);
+  for (const t of c.tasks) if (!TASKS.includes(t)) throw new RangeError(`step: unknown task ${t} (tasks: ${TASKS.join(', ')})`);
+  if (!c.nValues.length || c.nValues.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`step: nValues must be positive integers, got ${c.nValues.join(',')}`);
+  const pos = { ...c.pretrain, ...c.finetune, ...c.model, maxTgt: c.maxTgt };
+  for (const k of ['sentences', 'steps', 'batch', 'devSentences', 'logEvery', 'testSize', 'generalisationSize', 'dModel', 'nHeads', 'dFF', 'nEncoderLayers', 'nDecoderLayers', 'maxTgt'] as const) {
+    if (!Number.isInteger(pos[k]) || pos[k] < 1) throw new RangeError(`step: ${k} must be a positive integer, got ${pos[k]}`);
+  }
+  if (c.model.dModel % c.model.nHeads !== 0) throw new RangeError(`step: dModel ${c.model.dModel} is not divisible by nHeads ${c.model.nHeads}`);
+  if (c.ablation.heads > c.model.nHeads * c.model.nEncoderLayers) throw new RangeError(`step: ablation.heads ${c.ablation.heads} exceeds the encoder's ${c.model.nHeads * c.model.nEncoderLayers} heads`);
+  return c;
+}

@@ -1,0 +1,65 @@
+// `npm run method -- step` flags: one row per key of StepConfig (config.ts), defaults read from makeConfig
+// (the grammar's from GRAMMAR_DEFAULTS, which apply where unset).
+import { int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { PRETRAIN_ARMS, QUICK, makeConfig, type StepConfig } from './config.js';
+import { TASKS } from './tasks.js';
+import { GRAMMAR_DEFAULTS as G } from './trees.js';
+
+const pos = int({ min: 1 });
+const nonNeg = int({ min: 0 });
+const rate = num({ above: 0 });
+const share = num({ min: 0, max: 1 });
+
+export const summary = 'STEP (Lindemann et al. 2024): pre-training on described syntactic transformations, then few-shot syntactic tasks and structural generalisation';
+
+export const TABLE: FlagTable<StepConfig> = {
+  seeds: { type: seedCount, help: 'seeds 0..N-1 (each pre-trains every arm and fine-tunes every model)' },
+  arms: { type: list(oneOf(PRETRAIN_ARMS)), help: "intermediate pre-training arms (the no-pre-training baseline always runs)" },
+  tasks: { type: list(oneOf(TASKS)), help: 'downstream few-shot tasks' },
+  nValues: { flag: 'n', type: list(pos), help: 'few-shot training-set sizes N' },
+  out: { type: text('DIR'), help: 'output folder of report.json and the plots' },
+  maxTgt: { type: pos, help: 'longest target kept (EOS included); also the decoding length' },
+
+  'model.dModel': { type: pos, help: 'model width' },
+  'model.nHeads': { type: pos, help: 'attention heads' },
+  'model.dFF': { type: pos, help: 'feed-forward width' },
+  'model.nEncoderLayers': { type: pos, help: 'encoder blocks' },
+  'model.nDecoderLayers': { type: pos, help: 'decoder blocks' },
+
+  'grammar.maxNmodDepth': { type: nonNeg, help: 'nested nmod PPs allowed below an NP', fallback: G.maxNmodDepth },
+  'grammar.maxWords': { type: pos, help: 'longest sentence (longer draws are rejected)', fallback: G.maxWords },
+  'grammar.pTransitive': { type: share, help: 'probability of a transitive verb', fallback: G.pTransitive },
+  'grammar.pObl': { type: share, help: 'probability of an obl PP on the verb', fallback: G.pObl },
+  'grammar.pAdj': { type: share, help: 'probability of an adjective in an NP', fallback: G.pAdj },
+  'grammar.pNmod': { type: share, help: 'probability of an nmod PP on an NP (below the depth cap)', fallback: G.pNmod },
+
+  'pretrain.sentences': { type: pos, help: 'distinct pre-training sentences (one transformation each)' },
+  'pretrain.steps': { type: pos, help: 'pre-training steps per arm' },
+  'pretrain.batch': { type: pos, help: 'pre-training batch size' },
+  'pretrain.lr': { type: rate, help: 'peak Adam learning rate of pre-training (warmup, cosine to 10 %)' },
+  'pretrain.warmupSteps': { type: nonNeg, help: 'linear warmup steps' },
+  'pretrain.maxDistractors': { type: nonNeg, help: 'absent labels added to each STEP description (0..this many)' },
+  'pretrain.devSentences': { type: pos, help: 'unseen dev sentences (loss, exact match, attention analysis)' },
+  'pretrain.logEvery': { type: pos, help: 'read the training loss back every this many steps' },
+
+  'finetune.steps': { type: pos, help: 'fine-tuning steps per model, task and N' },
+  'finetune.batch': { type: pos, help: 'fine-tuning batch size' },
+  'finetune.lr': { type: rate, help: "the model's fine-tuning learning rate (cosine to 10 %)" },
+  'finetune.prefixLr': { type: rate, help: "learning rate of STEP's tunable prefix" },
+  'finetune.testSize': { type: pos, help: 'in-distribution test sentences per task' },
+  'finetune.generalisationSize': { type: pos, help: 'structural-generalisation test sentences per task (one nmod level deeper)' },
+  'finetune.trainMaxDepth': { type: nonNeg, help: 'deepest nmod nesting in fine-tuning and test sentences' },
+
+  'ablation.heads': { type: pos, help: 'look-up heads whose prefix attention is masked (and as many random heads)' },
+  'ablation.randomDraws': { type: pos, help: 'random head sets drawn for the ablation baseline' },
+  'ablation.devExamples': { type: pos, help: 'STEP dev examples of the attention analysis and ablation' },
+};
+
+export const FLAGS: MethodFlags<StepConfig> = {
+  name: 'step',
+  summary,
+  table: TABLE,
+  defaults: (quick) => makeConfig(quick ? QUICK : {}),
+  validate: (c) => makeConfig(c),
+  quickHelp: 'the test preset: one seed, 300 pre-training steps, passivization at N = 100 only, smaller evaluation sets (about two minutes alone)',
+};
