@@ -25,6 +25,9 @@ import { FLAGS as UNTRAC } from '../methods/untrac/flags.js';
 import { WORLD_DEFAULTS } from '../methods/untrac/topics.js';
 import { DEFAULTS as RC_DEFAULTS } from '../methods/reward-calibration/config.js';
 import { FLAGS as RC } from '../methods/reward-calibration/flags.js';
+import { DEFAULTS as STEP_DEFAULTS } from '../methods/step/config.js';
+import { FLAGS as STEP } from '../methods/step/flags.js';
+import { GRAMMAR_DEFAULTS } from '../methods/step/trees.js';
 import { staleAware, staleReason } from '../scripts/stale.mjs';
 
 /** Dotted paths of every leaf (arrays are leaves) of a config object. */
@@ -47,6 +50,7 @@ describe('CLI flags', function () {
     ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
     ['reward-calibration', RC, RC_DEFAULTS],
     ['two-tier-selection', TTS, TTS_DEFAULTS],
+    ['step', STEP, { ...STEP_DEFAULTS, grammar: GRAMMAR_DEFAULTS }],
   ];
 
   it('every method is registered with its flag table', function () {

@@ -11,6 +11,7 @@ import './method-jola.node.test.js';
 import './method-untrac.node.test.js';
 import './method-reward-calibration.node.test.js';
 import './method-two-tier-selection.node.test.js';
+import './method-step.node.test.js';
 import './bench.node.test.js';
 import './readme.node.test.js';
 import './cli.node.test.js';

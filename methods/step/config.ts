@@ -63,14 +63,17 @@ export const DEFAULTS: StepConfig = {
   out: 'runs/step',
 };
 
-/** The test preset: one seed, half the pre-training, passivization at N = 100 only, smaller evaluation sets. */
+/**
+ * The test preset: one seed, a quarter of the pre-training, passivization at N = 100 only, small
+ * evaluation sets. Sized for the test suite (~1-2 minutes alone on lavapipe), not to reproduce the claim.
+ */
 export const QUICK: Partial<StepConfig> = {
   seeds: [0],
   nValues: [100],
   tasks: ['passivization'],
-  pretrain: { ...DEFAULTS.pretrain, steps: 300, sentences: 5000, devSentences: 80 },
-  finetune: { ...DEFAULTS.finetune, steps: 60, testSize: 100, generalisationSize: 50 },
-  ablation: { heads: 2, randomDraws: 3, devExamples: 60 },
+  pretrain: { ...DEFAULTS.pretrain, steps: 150, sentences: 3000, devSentences: 60, logEvery: 50 },
+  finetune: { ...DEFAULTS.finetune, steps: 40, testSize: 60, generalisationSize: 30 },
+  ablation: { heads: 2, randomDraws: 2, devExamples: 40 },
 };
 
 export function makeConfig(...overrides: Partial<StepConfig>[]): StepConfig {

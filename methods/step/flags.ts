@@ -61,5 +61,5 @@ export const FLAGS: MethodFlags<StepConfig> = {
   table: TABLE,
   defaults: (quick) => makeConfig(quick ? QUICK : {}),
   validate: (c) => makeConfig(c),
-  quickHelp: 'the test preset: one seed, 300 pre-training steps, passivization at N = 100 only, smaller evaluation sets (about two minutes alone)',
+  quickHelp: 'the test preset: one seed, 150 pre-training steps, passivization at N = 100 only, small evaluation sets (the test suite\'s run, about a minute alone)',
 };

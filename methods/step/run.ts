@@ -187,7 +187,7 @@ const lrFactor = (step: number, steps: number, warmup: number) =>
   step < warmup ? (step + 1) / warmup : 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, steps - warmup)));
 
 /** Train on batches drawn epoch by epoch (shuffled) from `set`; returns the logged (step, mean loss) points. */
-async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Example[], mode: PrefixMode, o: { steps: number; batch: number; warmup: number; logEvery: number; rng: SeededRng }): Promise<{ step: number; loss: number }[]> {
+async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Example[], mode: PrefixMode, o: { steps: number; batch: number; warmup: number; logEvery: number; rng: SeededRng; progress?: (step: number, loss: number) => void }): Promise<{ step: number; loss: number }[]> {
   let order: number[] = [];
   const logged: { step: number; loss: Tensor }[] = [];
   let acc: Tensor | null = null;
@@ -215,6 +215,7 @@ async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Exa
     since++;
     if ((step + 1) % o.logEvery === 0 || step + 1 === o.steps) {
       logged.push({ step: step + 1, loss: engine.keep(engine.noGrad(() => acc!.div(since))) });
+      if (o.progress) o.progress(step + 1, await logged[logged.length - 1].loss.item()); // one sync per log line
       acc.dispose();
       acc = null;
       since = 0;
@@ -402,7 +403,7 @@ async function runSeed(engine: Engine, c: StepConfig, seed: number, log: (s: str
       const dev = pretrainSet(arm, devSentences, seed + 7919, c.maxTgt, c.pretrain.maxDistractors);
       if (arm === 'step') stepDev = dev;
       const opt = new AdamW(m.parameters(), { lr: c.pretrain.lr, weightDecay: 0 });
-      const curve = await train(engine, m, opt, set, mode, { steps: c.pretrain.steps, batch: c.pretrain.batch, warmup: c.pretrain.warmupSteps, logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`) });
+      const curve = await train(engine, m, opt, set, mode, { steps: c.pretrain.steps, batch: c.pretrain.batch, warmup: c.pretrain.warmupSteps, logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`), progress: (k, l) => log(`    seed ${seed} ${arm} step ${k}/${c.pretrain.steps}  loss ${l.toFixed(3)}  (${since()})`) });
       opt.dispose();
       const devLoss = await meanLoss(engine, m, dev, mode);
       const pred = await predict(engine, m, dev, mode, c.maxTgt);
