@@ -142,10 +142,10 @@ describe('method step', function () {
       const p = report.fewShot;
       const msg = JSON.stringify({ pretrain: report.pretrain, passivization: Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v!.passivization!['100']])), ablation: report.headAblation?.accuracy });
       // Pre-training learned more than token frequencies (dev loss under the dev targets' unigram cross-entropy).
-      for (const arm of ['step', 'reconstruction'] as const) expect(report.pretrain[arm]!.devLoss.mean, msg).to.be.below(report.pretrain[arm]!.unigramLoss.mean);
+      for (const arm of ['step', 'reconstruction'] as const) expect(report.pretrain[arm]!.devLoss.mean, msg).to.be.below(report.pretrain[arm]!.unigramLoss.mean - UNIGRAM_MARGIN);
       // Few-shot: the STEP-pre-trained model fits the held-out passivizations better than the same model from scratch.
       const loss = (m: 'step' | 'baseline') => p[m]!.passivization!['100'].testLoss;
-      loss('step').perSeed.forEach((l, s) => expect(l, msg).to.be.below(loss('baseline').perSeed[s]));
+      loss('step').perSeed.forEach((l, s) => expect(l, msg).to.be.below(loss('baseline').perSeed[s] - BASELINE_LOSS_MARGIN));
       // Every metric is a probability / finite loss; the ablation is defined.
       for (const m of ['step', 'reconstruction', 'baseline'] as const) {
         expect(p[m]!.passivization!['100'].accuracy.mean).to.be.within(0, 1);
@@ -175,3 +175,8 @@ describe('method step', function () {
     });
   });
 });
+
+// About half the gaps of the first quick run (README): dev loss 0.73 (STEP) and 1.76 (reconstruction)
+// nats under the unigram level; STEP's few-shot test loss 1.20 nats under the scratch baseline's.
+const UNIGRAM_MARGIN = 0.35;
+const BASELINE_LOSS_MARGIN = 0.6;
