@@ -46,7 +46,7 @@ describe('CLI flags', function () {
   const cases: [string, MethodFlags<any>, object][] = [
     ['jola', JOLA, JOLA_DEFAULTS],
     ['cge', CGE, CGE_DEFAULTS],
-    ['global-batch-lbl', GBL, { ...GBL_DEFAULTS, markov: MARKOV_DEFAULTS }],
+    ['global-batch-lbl', GBL, { ...GBL_DEFAULTS, markov: { ...MARKOV_DEFAULTS, ...GBL_DEFAULTS.markov } }],
     ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
     ['reward-calibration', RC, RC_DEFAULTS],
     ['two-tier-selection', TTS, TTS_DEFAULTS],

@@ -12,9 +12,6 @@ export async function main(engine: Engine, config: GlobalBatchLBLConfig, newEngi
   const out = config.out ?? DEFAULTS.out;
   const report = await run(engine, config, { log: (s) => console.log(s), newEngine, buildCorpus });
   console.log(`\n${summaryTable(report)}\n(seed mean [per seed]; ${report.wallSec.toFixed(1)}s)`);
-  for (const b of report.balanceSweep ?? []) {
-    console.log(`balance group ${b.group} micro-batches (${b.sequences} sequences): MI ${b.mi.mean.toFixed(3)}  held-out loss ${b.heldoutLoss.mean.toFixed(4)}  imbalance ${b.imbalance.mean.toFixed(2)}`);
-  }
   const paths = await writeArtifacts(report, out);
   console.log(`wrote ${paths.join(', ')}`);
 }

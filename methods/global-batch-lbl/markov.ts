@@ -10,7 +10,13 @@ export interface MarkovDomainsOptions {
   coreTokens: number;
   /** Tokens shared by every domain (ids after all core tokens). */
   sharedTokens: number;
-  /** Allowed next tokens per (t-2, t-1) context. */
+  /**
+   * Order of the chains: 2 (the spec: the context is (t-2, t-1)) or 1 (the context is t-1 only). The
+   * order-2 chains have 4 × 56² = 12.5k contexts to memorise, which a 0.2M-parameter model does not
+   * begin to learn within this budget (README); order 1 keeps the domain-specific sparse transitions.
+   */
+  order: number;
+  /** Allowed next tokens per context. */
   branching: number;
   /** Probability that an allowed next token is drawn from the shared pool (≈ share of shared tokens). */
   sharedShare: number;
@@ -20,7 +26,7 @@ export interface MarkovDomainsOptions {
   seed: number;
 }
 
-export const MARKOV_DEFAULTS: MarkovDomainsOptions = { domains: 4, coreTokens: 24, sharedTokens: 32, branching: 4, sharedShare: 0.3, alpha: 0.5, seed: 0 };
+export const MARKOV_DEFAULTS: MarkovDomainsOptions = { domains: 4, coreTokens: 24, sharedTokens: 32, order: 2, branching: 4, sharedShare: 0.3, alpha: 0.5, seed: 0 };
 
 /** The chains of every domain, and samplers of domain-pure sequences. */
 export class MarkovDomains {
@@ -34,6 +40,7 @@ export class MarkovDomains {
 
   constructor(options: Partial<MarkovDomainsOptions> = {}) {
     const o = (this.options = { ...MARKOV_DEFAULTS, ...options });
+    if (o.order !== 1 && o.order !== 2) throw new RangeError(`MarkovDomains: order must be 1 or 2, got ${o.order}`);
     this.vocabSize = o.domains * o.coreTokens + o.sharedTokens;
     const shared = Array.from({ length: o.sharedTokens }, (_, i) => o.domains * o.coreTokens + i);
     this.alphabets = [];
@@ -42,10 +49,10 @@ export class MarkovDomains {
     for (let d = 0; d < o.domains; d++) {
       const rng = new SeededRng(`markov:${o.seed}:${d}`);
       const alphabet = Int32Array.from([...Array.from({ length: o.coreTokens }, (_, i) => d * o.coreTokens + i), ...shared]);
-      const A = alphabet.length, K = o.branching;
-      const next = new Int32Array(A * A * K);
-      const cum = new Float64Array(A * A * K);
-      for (let c = 0; c < A * A; c++) {
+      const A = alphabet.length, K = o.branching, C = o.order === 2 ? A * A : A;
+      const next = new Int32Array(C * K);
+      const cum = new Float64Array(C * K);
+      for (let c = 0; c < C; c++) {
         const used = new Set<number>();
         const w: number[] = [];
         for (let k = 0; k < K; k++) {
@@ -82,8 +89,9 @@ export class MarkovDomains {
     const A = alphabet.length, K = this.options.branching;
     let a = rng.int(A), b = rng.int(A);
     // Burn in a few steps so the start is on the chain, not on a uniform pair.
+    const order2 = this.options.order === 2;
     for (let t = -4; t < length; t++) {
-      const c = a * A + b;
+      const c = order2 ? a * A + b : b;
       const u = rng.next();
       let k = 0;
       while (k < K - 1 && u > cum[c * K + k]) k++;
@@ -93,6 +101,24 @@ export class MarkovDomains {
       b = n;
     }
     return out;
+  }
+
+  /** Index of token `id` in domain d's alphabet (core tokens first, then shared), or -1 when d cannot emit it. */
+  private alphabetIndex(d: number, id: number): number {
+    const { domains, coreTokens } = this.options;
+    if (this.isShared(id)) return coreTokens + (id - domains * coreTokens);
+    return Math.floor(id / coreTokens) === d ? id % coreTokens : -1;
+  }
+
+  /** The chain's probability of `next` after the context (prev2, prev1) in domain d (token ids; order 1 ignores prev2). */
+  prob(d: number, prev2: number, prev1: number, next: number): number {
+    const A = this.alphabets[d].length, K = this.options.branching;
+    const a = this.alphabetIndex(d, prev2), b = this.alphabetIndex(d, prev1), n = this.alphabetIndex(d, next);
+    const order2 = this.options.order === 2;
+    if ((order2 && a < 0) || b < 0 || n < 0) return 0;
+    const c = order2 ? a * A + b : b;
+    for (let k = 0; k < K; k++) if (this.next[d][c * K + k] === n) return this.cum[d][c * K + k] - (k ? this.cum[d][c * K + k - 1] : 0);
+    return 0;
   }
 
   /** `rows` sequences of T+1 tokens of domain d, as inputs/targets (rows, T) row-major. */
@@ -106,4 +132,60 @@ export class MarkovDomains {
     }
     return { inputs, targets };
   }
+}
+
+/** Reference levels of held-out loss (nats/token) that a trained model's loss is read against. */
+export interface LossLevels {
+  /**
+   * The entropy floor: mean −log p(target | the two previous tokens) under the true chains, over the
+   * held-out targets that have both previous tokens in the window (every position but the first).
+   */
+  entropyFloor: number;
+  /**
+   * The domain-conditional unigram level: cross-entropy of the held-out targets under each domain's
+   * token frequencies (estimated from `unigramSample` fresh tokens per domain, add-½ smoothing); what a
+   * model that knows the domain but no sequence structure scores.
+   */
+  unigram: number;
+  /** The same with one token frequency table for all domains (no domain, no structure). */
+  globalUnigram: number;
+}
+
+/** The loss levels of held-out batches `heldout[d]` (inputs/targets (rows, T) row-major) of the chains `m`. */
+export function lossLevels(m: MarkovDomains, heldout: { inputs: Int32Array; targets: Int32Array; rows: number }[][], unigramSample = 200_000): LossLevels {
+  const V = m.vocabSize, D = m.numDomains;
+  const rng = new SeededRng(`unigram:${m.options.seed}`);
+  const counts = Array.from({ length: D }, () => new Float64Array(V).fill(0.5));
+  const all = new Float64Array(V).fill(0.5);
+  const seq = new Int32Array(1024);
+  for (let d = 0; d < D; d++) {
+    for (let left = unigramSample; left > 0; left -= seq.length) {
+      m.sample(d, seq.length, rng, seq);
+      for (const id of seq) (counts[d][id]++, all[id]++);
+    }
+  }
+  const logFreq = (c: Float64Array) => {
+    const s = c.reduce((a, v) => a + v, 0);
+    return Float64Array.from(c, (v) => Math.log(v / s));
+  };
+  const perDomain = counts.map(logFreq), pooled = logFreq(all);
+  let floor = 0, floorN = 0, uni = 0, glob = 0, n = 0;
+  heldout.forEach((batches, d) => {
+    for (const b of batches) {
+      const T = b.inputs.length / b.rows;
+      for (let r = 0; r < b.rows; r++) {
+        for (let t = 0; t < T; t++) {
+          const y = b.targets[r * T + t];
+          uni -= perDomain[d][y];
+          glob -= pooled[y];
+          n++;
+          if (t >= 1) {
+            floor -= Math.log(m.prob(d, b.inputs[r * T + t - 1], b.inputs[r * T + t], y));
+            floorN++;
+          }
+        }
+      }
+    }
+  });
+  return { entropyFloor: floor / floorN, unigram: uni / n, globalUnigram: glob / n };
 }

@@ -35,22 +35,24 @@ export function routingHeatmapSpec(report: Report, layer: number): Record<string
 /** Held-out loss per domain, grouped by arm (seed means, with per-seed points). */
 export function lossByDomainSpec(report: Report): Record<string, unknown> {
   const values = Object.entries(report.arms).flatMap(([arm, a]) => report.domains.map((domain, d) => ({ arm, domain, loss: a!.heldoutLossPerDomain.mean[d] })));
-  const all = Object.values(report.arms).flatMap((a) => a!.heldoutLossPerDomain.mean);
-  const lo = Math.min(...all), hi = Math.max(...all), pad = Math.max(0.01, (hi - lo) * 0.2);
+  // The reference levels as horizontal rules, so the losses read against "no structure" and "perfect".
+  const lv = report.levels;
+  const levels = lv ? [{ level: `domain unigram ${lv.unigram.toFixed(3)}`, loss: lv.unigram }, { level: `entropy floor ${lv.entropyFloor.toFixed(3)}`, loss: lv.entropyFloor }] : [];
+  const all = [...Object.values(report.arms).flatMap((a) => a!.heldoutLossPerDomain.mean), ...levels.map((l) => l.loss)];
+  const lo = Math.min(...all), hi = Math.max(...all), pad = Math.max(0.01, (hi - lo) * 0.1);
+  const y = { field: 'loss', type: 'quantitative', scale: { domain: [lo - pad, hi + pad] }, title: 'loss (nats/token)' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'held-out loss per domain (nats/token, seed mean)',
+    title: 'held-out loss per domain (seed mean), with the unigram level and the entropy floor',
     background: 'white',
     padding: 12,
-    data: { values },
     width: 480,
-    height: 260,
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'domain', type: 'nominal' },
-      y: { field: 'loss', type: 'quantitative', scale: { domain: [lo - pad, hi + pad] }, title: 'loss' },
-      color: { field: 'arm', type: 'nominal', sort: Object.keys(report.arms), scale: { scheme: 'tableau10' } },
-    },
+    height: 300,
+    layer: [
+      { data: { values }, mark: { type: 'line', point: true }, encoding: { x: { field: 'domain', type: 'nominal' }, y, color: { field: 'arm', type: 'nominal', sort: Object.keys(report.arms), scale: { scheme: 'tableau10' } } } },
+      ...(levels.length ? [{ data: { values: levels }, mark: { type: 'rule', strokeDash: [4, 3], color: 'gray' }, encoding: { y } },
+        { data: { values: levels }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'gray' }, encoding: { y, x: { value: 0 }, text: { field: 'level' } } }] : []),
+    ],
     config: FONT,
   };
 }
@@ -76,6 +78,34 @@ export function miSpec(report: Report): Record<string, unknown> {
   };
 }
 
+/** Balance-BSZ sweep: MI (all and shared tokens) and held-out loss against the balance group (seed points, mean line). */
+export function sweepSpec(report: Report): Record<string, unknown> {
+  const sw = report.balanceSweep ?? [];
+  const seeds = report.config.seeds;
+  const pts = (metric: string, pick: (b: (typeof sw)[number]) => { mean: number; perSeed: number[] } | null) =>
+    sw.flatMap((b) => (pick(b) ? pick(b)!.perSeed.map((v, i) => ({ metric, sequences: b.sequences, value: v, seed: seeds[i], mean: pick(b)!.mean })) : []));
+  const values = [...pts('MI, all tokens (nats)', (b) => b.mi), ...pts('MI, shared tokens (nats)', (b) => b.miShared), ...pts('held-out loss (nats/token)', (b) => b.heldoutLoss)];
+  const x = { field: 'sequences', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'balance group (sequences)' };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `balance-BSZ sweep: f pooled over groups of sequences (${seeds.length} seeds; micro-batches are ${report.config.seqsPerMicroBatch} sequences of one domain)`,
+    background: 'white',
+    padding: 12,
+    data: { values },
+    facet: { column: { field: 'metric', type: 'nominal', title: null } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 220,
+      height: 200,
+      layer: [
+        { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative', aggregate: 'mean', title: null, scale: { zero: false } } } },
+        { mark: { type: 'point', color: 'black', filled: true, size: 20, opacity: 0.6 }, encoding: { x, y: { field: 'value', type: 'quantitative', scale: { zero: false } } } },
+      ],
+    },
+    config: FONT,
+  };
+}
+
 /** report.json (atomic) and the figures under `dir`; returns the written paths. */
 export async function writeArtifacts(report: Report, dir: string): Promise<string[]> {
   const paths = [join(dir, 'report.json')];
@@ -85,7 +115,9 @@ export async function writeArtifacts(report: Report, dir: string): Promise<strin
     const p = await writePlot(routingHeatmapSpec(report, l), join(dir, `routing-layer${l}`));
     paths.push(p.svg, p.png);
   }
-  for (const [name, spec] of [['heldout-loss', lossByDomainSpec(report)], ['mi', miSpec(report)]] as const) {
+  const specs: [string, Record<string, unknown>][] = [['heldout-loss', lossByDomainSpec(report)], ['mi', miSpec(report)]];
+  if (report.balanceSweep?.length) specs.push(['balance-sweep', sweepSpec(report)]);
+  for (const [name, spec] of specs) {
     const p = await writePlot(spec, join(dir, name));
     paths.push(p.svg, p.png);
   }
@@ -97,6 +129,12 @@ export function summaryTable(report: Report): string {
   const f = (s: { mean: number; perSeed: number[] } | null, d = 3) => (s ? `${s.mean.toFixed(d)} [${s.perSeed.map((v) => v.toFixed(d)).join(' ')}]` : '-');
   const rows = [['arm', 'MI (nats)', 'MI shared tok.', 'held-out loss', 'imbalance', 'top-k score sum']];
   for (const [arm, a] of Object.entries(report.arms)) rows.push([arm, f(a!.mi), f(a!.miShared), f(a!.heldoutLoss, 4), f(a!.imbalance, 2), f(a!.topkScoreSum)]);
+  for (const a of report.alphaSweep ?? []) {
+    for (const [arm, x] of Object.entries(a.arms)) rows.push([`${arm} α=${a.alpha}`, f(x!.mi), f(x!.miShared), f(x!.heldoutLoss, 4), f(x!.imbalance, 2), '']);
+  }
+  for (const b of report.balanceSweep ?? []) rows.push([`group ${b.sequences} seqs`, f(b.mi), f(b.miShared), f(b.heldoutLoss, 4), f(b.imbalance, 2), '']);
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((v, i) => v.padEnd(w[i])).join('  ')).join('\n');
+  const lv = report.levels;
+  const levels = lv ? `\nheld-out levels (nats/token): entropy floor ${lv.entropyFloor.toFixed(4)}, domain unigram ${lv.unigram.toFixed(4)}, unigram ${lv.globalUnigram.toFixed(4)}; ${report.trainTokens} training tokens per run` : '';
+  return rows.map((r) => r.map((v, i) => v.padEnd(w[i])).join('  ')).join('\n') + levels;
 }

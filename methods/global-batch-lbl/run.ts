@@ -9,10 +9,12 @@ import {
   splitByDocument, tokenizeDocuments, type Document,
 } from '../../nn/index.js';
 import { makeConfig, type Arm, type GlobalBatchLBLConfig } from './config.js';
-import { MarkovDomains } from './markov.js';
+import { MarkovDomains, lossLevels, type LossLevels } from './markov.js';
 
 export interface Stat {
   mean: number;
+  /** Sample standard deviation over the seeds (0 for one seed). */
+  sd: number;
   perSeed: number[];
 }
 
@@ -42,9 +44,15 @@ export interface Report {
   domains: string[];
   vocabSize: number;
   parameters: number;
+  /** Held-out loss levels to read the arms' losses against (markov corpus; null for the real one). */
+  levels: LossLevels | null;
+  /** Tokens each run trains on (steps × global batch). */
+  trainTokens: number;
   arms: Partial<Record<Arm, ArmReport>>;
-  /** The global arm with f pooled over groups of `group` micro-batches (`sequences` sequences), when asked. */
-  balanceSweep?: { group: number; sequences: number; mi: Stat; heldoutLoss: Stat; imbalance: Stat }[];
+  /** The micro and global arms again at other α (spec: α ∈ {0.01, 0.05}), when asked. */
+  alphaSweep?: { alpha: number; arms: Partial<Record<'micro' | 'global', { mi: Stat; miShared: Stat | null; heldoutLoss: Stat; imbalance: Stat }>> }[];
+  /** f pooled over balance groups of `sequences` consecutive sequences (spanning `domains` domains), when asked. */
+  balanceSweep?: { sequences: number; domains: number; from: 'sweep' | 'micro' | 'global'; mi: Stat; miShared: Stat | null; heldoutLoss: Stat; imbalance: Stat }[];
   wallSec: number;
 }
 
@@ -75,6 +83,7 @@ interface DataSource {
   heldout: { inputs: Int32Array; targets: Int32Array; rows: number }[][];
   /** Token ids shared by all domains (markov only). */
   isShared: ((id: number) => boolean) | null;
+  levels: LossLevels | null;
 }
 
 function markovSource(c: GlobalBatchLBLConfig): DataSource {
@@ -97,6 +106,7 @@ function markovSource(c: GlobalBatchLBLConfig): DataSource {
     },
     heldout,
     isShared: (id) => m.isShared(id),
+    levels: lossLevels(m, heldout),
   };
 }
 
@@ -142,6 +152,7 @@ function realSource(c: GlobalBatchLBLConfig, buildCorpus: RunIO['buildCorpus']):
     },
     heldout,
     isShared: null,
+    levels: null,
   };
 }
 
@@ -196,7 +207,11 @@ export function mutualInformation(byDomain: number[][], tokens: number[]): numbe
   return rows.reduce((a, r, d) => a + pi[d] * r.reduce((b, v, i) => b + (v > 0 ? v * Math.log(v / qbar[i]) : 0), 0), 0);
 }
 
-const stat = (xs: number[]): Stat => ({ mean: xs.reduce((a, b) => a + b, 0) / xs.length, perSeed: xs });
+const stat = (xs: number[]): Stat => {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, v) => a + (v - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, sd, perSeed: xs };
+};
 
 interface SeedResult {
   mi: number;
@@ -215,7 +230,7 @@ interface SeedResult {
 
 async function trainOne(
   engine: Engine, c: GlobalBatchLBLConfig, data: DataSource, arm: Arm, seed: number, log: (s: string) => void,
-  /** Global and shuffle arms: micro-batches per balance group (default: all of a replica's). */
+  /** Balance-BSZ sweep: f pooled over groups of this many consecutive sequences of the step (one forward each). */
   balanceGroup?: number,
 ): Promise<SeedResult & { parameters: number }> {
   await engine.sync();
@@ -223,82 +238,92 @@ async function trainOne(
   engine.manualSeed(seed);
   const D = data.domains.length;
   const T = c.seqLen;
+  const s = c.seqsPerMicroBatch;
   const model = new TransformerLM(engine, {
     vocabSize: data.vocabSize, dModel: c.model.dModel, nLayers: c.model.nLayers, nHeads: c.model.nHeads, maxSeqLen: T, dropout: 0,
     ffn: 'moe', dFF: c.model.dFF,
     moe: { numExperts: c.model.numExperts, topK: c.model.topK, scoring: 'softmax', renormalize: false, lblWeight: c.lblWeight, zLossWeight: c.zLossWeight },
   });
-  const R = c.replicas;
   const G = D * c.microBatchesPerDomain; // micro-batches per optimizer step
-  if (G % R !== 0) throw new RangeError(`global-batch-lbl: ${G} micro-batches per step do not split over ${R} replicas`);
-  if (R > 1 && arm === 'buffer') throw new RangeError('global-batch-lbl: the buffer arm is not simulated over replicas (its all-reduce runs inside each forward)');
-  if (balanceGroup !== undefined && (R > 1 || G % balanceGroup !== 0)) {
-    throw new RangeError(`global-batch-lbl: a balance group of ${balanceGroup} needs one replica and must divide the ${G} micro-batches of a step`);
-  }
-  const collective = R > 1 ? new SimulatedCollective(engine) : null;
+  const S = G * s; // sequences per optimizer step
+  // Global and shuffle over R replicas: two-phase count sharing (SimulatedCollective). The buffer arm's
+  // replicas are run as one forward per micro-step (see below); micro balances each micro-batch alone,
+  // so replicas do not change it.
+  const sharded = (arm === 'global' || arm === 'shuffle') && balanceGroup === undefined;
+  const R = sharded ? c.replicas : arm === 'buffer' ? c.bufferReplicas : 1;
+  if (G % R !== 0) throw new RangeError(`global-batch-lbl: ${G} micro-batches per step do not split over ${R} replicas (${arm} arm)`);
+  if (balanceGroup !== undefined && S % balanceGroup !== 0) throw new RangeError(`global-batch-lbl: a balance group of ${balanceGroup} sequences must divide the ${S} sequences of a step`);
+  const collective = sharded && R > 1 ? new SimulatedCollective(engine) : null;
   // One balancer per replica; replica 0's is the model's (disposed with it). The MoE layers report to
-  // whichever balancer is installed while a replica's micro-batches run forward.
-  const balancers = Array.from({ length: R }, (_, r) => new LoadBalancer(engine, { scope: arm, allReduce: collective?.allReduce, seed: seed * 1000 + r }));
+  // whichever balancer is installed while a replica's micro-batches run forward. The sweep balances
+  // each forward (one balance group) alone, i.e. the micro scope on bigger, possibly mixed-domain groups.
+  const scope = balanceGroup === undefined ? arm : 'micro';
+  const balancers = Array.from({ length: sharded ? R : 1 }, (_, r) => new LoadBalancer(engine, { scope, allReduce: collective?.allReduce, seed: seed * 1000 + r }));
   model.setLoadBalancer(balancers[0]);
   const use = (r: number) => model.moeLayers.forEach((m) => m.setLoadBalancer(balancers[r]));
   const opt = new AdamW(model.parameters(), { lr: c.lr, weightDecay: c.weightDecay, betas: [0.9, 0.98] });
   const sched = new LRScheduler(opt, cosineSchedule({ warmupSteps: c.warmupSteps, totalSteps: c.steps, minLr: 0.1 }));
   const sample = data.trainSampler(seed);
-  const upload = (b: { inputs: Int32Array; targets: Int32Array }, rows: number) => ({
-    inputs: engine.tensor(b.inputs, [rows, T], { dtype: 'i32' }),
-    targets: engine.tensor(b.targets, [rows, T], { dtype: 'i32' }),
-  });
-  // Domain-packed micro-batches, domains in turn; replica r holds the contiguous block r of them.
+  const upload = (b: { inputs: Int32Array; targets: Int32Array }) => {
+    const rows = b.inputs.length / T;
+    return { rows, inputs: engine.tensor(b.inputs, [rows, T], { dtype: 'i32' }), targets: engine.tensor(b.targets, [rows, T], { dtype: 'i32' }) };
+  };
+  /** Rows [r0, r1) of the step's sequences (micro-batches concatenated in order), host side. */
+  const rowsOf = (host: { inputs: Int32Array; targets: Int32Array }[], r0: number, r1: number) => {
+    const cat = (k: 'inputs' | 'targets') => {
+      const out = new Int32Array((r1 - r0) * T);
+      for (let r = r0; r < r1; r++) out.set(host[Math.floor(r / s)][k].subarray((r % s) * T, (r % s + 1) * T), (r - r0) * T);
+      return out;
+    };
+    return { inputs: cat('inputs'), targets: cat('targets') };
+  };
+  // Domain-packed micro-batches, domains in turn (micro-batch g is domain g mod D). Global/shuffle:
+  // replica r holds the contiguous block r of them. Buffer: micro-step j of replica r holds micro-batch
+  // j·R + r, so one micro-step's R micro-batches span R consecutive domains, as a data-parallel group
+  // reading different shards does.
   const order = Array.from({ length: G }, (_, g) => g % D);
   const perReplica = G / R;
   let lossAcc: Tensor | null = null;
   let lastTrain = NaN;
 
   for (let step = 0; step < c.steps; step++) {
-    const batches = order.map((d) => upload(sample(d, c.seqsPerMicroBatch, T), c.seqsPerMicroBatch));
+    const host = order.map((d) => sample(d, s, T));
+    // The forwards of the step: one per micro-batch (micro), per micro-step of R merged replicas
+    // (buffer), per balance group (sweep), or per micro-batch with all kept until f is known (sharded).
+    const chunk = balanceGroup ?? (arm === 'buffer' ? R * s : s);
+    const batches = Array.from({ length: S / chunk }, (_, i) => upload(rowsOf(host, i * chunk, (i + 1) * chunk)));
     const ce = engine.tidy(() => {
       opt.zeroGrad();
       const ces: Tensor[] = [];
-      if (arm === 'micro' || arm === 'buffer') {
-        // Gradient accumulation, one forward/backward per micro-batch: f is known at each micro-step.
-        for (let r = 0; r < R; r++) {
-          use(r);
-          for (let j = 0; j < perReplica; j++) {
-            const b = batches[r * perReplica + j];
-            const l = model.loss(b.inputs, b.targets);
-            l.add(balancers[r].loss().mul(R)).div(G).backward();
-            ces.push(l.detach());
-          }
+      if (!sharded) {
+        // Gradient accumulation, one forward/backward per chunk: f is known at each micro-step. Buffer:
+        // the R replicas' micro-batches of a micro-step run as one forward, so the buffer adds their summed
+        // counts (the all-reduce) and the LBL with that f over the merged P is the replicas' mean LBL,
+        // whose gradient is the data-parallel mean: exact, not an approximation.
+        for (const b of batches) {
+          const l = model.loss(b.inputs, b.targets);
+          l.add(balancers[0].loss()).mul(b.rows / S).backward();
+          ces.push(l.detach());
         }
       } else {
         // Global and shuffle: f needs every micro-batch's counts, so all forwards run first (graphs kept),
         // then one backward per replica of its Σ_j ce_j / G + aux_r / R.
-        const group = balanceGroup ?? perReplica;
-        if (group < perReplica) {
-          // Balance-BSZ sweep (one replica): f pooled over each group of `group` micro-batches.
-          for (let g0 = 0; g0 < G; g0 += group) {
-            const ls = batches.slice(g0, g0 + group).map((b) => model.loss(b.inputs, b.targets));
-            engine.stack(ls).sum().div(G).add(balancers[0].loss().mul(ls.length / G)).backward();
-            ces.push(...ls.map((l) => l.detach()));
+        const perR: Tensor[][] = [];
+        for (let r = 0; r < R; r++) {
+          use(r);
+          perR.push(batches.slice(r * perReplica, (r + 1) * perReplica).map((b) => model.loss(b.inputs, b.targets)));
+          if (collective) {
+            collective.begin('gather', r);
+            balancers[r].expertFractions().dispose();
           }
-        } else {
-          const perR: Tensor[][] = [];
-          for (let r = 0; r < R; r++) {
-            use(r);
-            perR.push(batches.slice(r * perReplica, (r + 1) * perReplica).map((b) => model.loss(b.inputs, b.targets)));
-            if (collective) {
-              collective.begin('gather', r);
-              balancers[r].expertFractions().dispose();
-            }
-          }
-          for (let r = 0; r < R; r++) {
-            collective?.begin('reduce', r);
-            const aux = balancers[r].loss();
-            engine.stack(perR[r]).sum().div(G).add(aux.div(R)).backward();
-            ces.push(...perR[r].map((l) => l.detach()));
-          }
-          collective?.clear();
         }
+        for (let r = 0; r < R; r++) {
+          collective?.begin('reduce', r);
+          const aux = balancers[r].loss();
+          engine.stack(perR[r]).sum().div(G).add(aux.div(R)).backward();
+          ces.push(...perR[r].map((l) => l.detach()));
+        }
+        collective?.clear();
       }
       clipGradNorm(model.parameters(), 1.0).dispose();
       opt.step();
@@ -315,7 +340,8 @@ async function trainOne(
       lastTrain = (await lossAcc.item()) / n;
       lossAcc.dispose();
       lossAcc = null;
-      log(`  ${arm.padEnd(7)} seed ${seed}  step ${String(step + 1).padStart(4)}/${c.steps}  train loss ${lastTrain.toFixed(3)}  (${((performance.now() - t0) / 1000).toFixed(1)}s, ${engine.memory().liveBuffers} buffers)`);
+      const label = balanceGroup === undefined ? arm : `sweep/${balanceGroup}`;
+      log(`  ${label.padEnd(7)} seed ${seed}  α ${c.lblWeight}  step ${String(step + 1).padStart(4)}/${c.steps}  train loss ${lastTrain.toFixed(3)}  (${((performance.now() - t0) / 1000).toFixed(1)}s, ${engine.memory().liveBuffers} buffers)`);
     }
   }
   use(0);
@@ -414,24 +440,27 @@ export async function run(engine: Engine, config: Partial<GlobalBatchLBLConfig> 
   const t0 = performance.now();
   const data = c.corpus === 'real' ? realSource(c, io.buildCorpus) : markovSource(c);
   const G = data.domains.length * c.microBatchesPerDomain;
+  const trainTokens = c.steps * G * c.seqsPerMicroBatch * c.seqLen;
   log(`global-batch-lbl: ${c.corpus} corpus (${data.domains.length} domains, vocab ${data.vocabSize}); ${c.model.numExperts} experts top-${c.model.topK}, ` +
-    `${G} domain-packed micro-batches × ${c.seqsPerMicroBatch} seqs × T ${c.seqLen} per step over ${c.replicas} replica(s), α ${c.lblWeight}, ${c.steps} steps; arms ${c.arms.join(', ')}; seeds ${c.seeds.join(', ')}`);
+    `${G} domain-packed micro-batches × ${c.seqsPerMicroBatch} seqs × T ${c.seqLen} per step over ${c.replicas} replica(s) (buffer: ${c.bufferReplicas}), α ${c.lblWeight}, ${c.steps} steps ` +
+    `(${trainTokens} tokens); arms ${c.arms.join(', ')}; seeds ${c.seeds.join(', ')}`);
+  if (data.levels) log(`  held-out levels: entropy floor ${data.levels.entropyFloor.toFixed(4)}, domain unigram ${data.levels.unigram.toFixed(4)}, unigram ${data.levels.globalUnigram.toFixed(4)} nats/token`);
   const arms: Partial<Record<Arm, ArmReport>> = {};
   let parameters = 0;
-  const runSeeds = async (arm: Arm, group?: number): Promise<SeedResult[]> => {
+  const runSeeds = async (arm: Arm, group?: number, cfg = c): Promise<SeedResult[]> => {
     const rs: SeedResult[] = [];
     for (const seed of c.seeds) {
       const e = io.newEngine ? await io.newEngine() : engine;
       let r;
       try {
-        r = await trainOne(e, c, data, arm, seed, log, group);
+        r = await trainOne(e, cfg, data, arm, seed, log, group);
       } finally {
         if (e !== engine) e.destroy();
       }
       parameters = r.parameters;
       rs.push(r);
-      const label = group === undefined ? arm : `${arm}/${group}`;
-      log(`  ${label.padEnd(7)} seed ${seed}  held-out loss ${r.heldoutLoss.toFixed(4)}  MI ${r.mi.toFixed(3)}${r.miShared !== null ? ` (shared tokens ${r.miShared.toFixed(3)})` : ''}  imbalance ${r.imbalance.toFixed(2)}  top-k score sum ${r.topkScoreSum.toFixed(3)}`);
+      const label = group === undefined ? arm : `sweep/${group}`;
+      log(`  ${label.padEnd(7)} seed ${seed}  α ${cfg.lblWeight}  held-out loss ${r.heldoutLoss.toFixed(4)}  MI ${r.mi.toFixed(3)}${r.miShared !== null ? ` (shared tokens ${r.miShared.toFixed(3)})` : ''}  imbalance ${r.imbalance.toFixed(2)}  top-k score sum ${r.topkScoreSum.toFixed(3)}`);
     }
     return rs;
   };
@@ -454,16 +483,33 @@ export async function run(engine: Engine, config: Partial<GlobalBatchLBLConfig> 
       wallSec: stat(rs.map((r) => r.wallSec)),
     };
   }
-  const balanceSweep: Report['balanceSweep'] = [];
-  for (const group of c.balanceSweep) {
-    const rs = await runSeeds('global', group);
-    balanceSweep.push({
-      group, sequences: group * c.seqsPerMicroBatch,
-      mi: stat(rs.map((r) => r.mi)), heldoutLoss: stat(rs.map((r) => r.heldoutLoss)), imbalance: stat(rs.map((r) => r.imbalance)),
-    });
+  const brief = (rs: SeedResult[]) => ({
+    mi: stat(rs.map((r) => r.mi)), miShared: data.isShared ? stat(rs.map((r) => r.miShared!)) : null,
+    heldoutLoss: stat(rs.map((r) => r.heldoutLoss)), imbalance: stat(rs.map((r) => r.imbalance)),
+  });
+  const alphaSweep: NonNullable<Report['alphaSweep']> = [];
+  for (const alpha of c.alphaSweep) {
+    const entry: NonNullable<Report['alphaSweep']>[number] = { alpha, arms: {} };
+    for (const arm of ['micro', 'global'] as const) entry.arms[arm] = brief(await runSeeds(arm, undefined, { ...c, lblWeight: alpha }));
+    alphaSweep.push(entry);
   }
+  const balanceSweep: NonNullable<Report['balanceSweep']> = [];
+  for (const group of c.balanceSweep) {
+    const rs = await runSeeds('micro', group);
+    // Sequences are domain-packed in runs of seqsPerMicroBatch, so a group spans ceil(group / s) domains (at most all).
+    balanceSweep.push({ sequences: group, domains: Math.min(data.domains.length, Math.ceil(group / c.seqsPerMicroBatch)), from: 'sweep', ...brief(rs) });
+  }
+  // The micro arm is the group of one micro-batch and the global arm (one replica) the group of the whole
+  // step: the same f, so their runs are the sweep's points there unless the sweep ran them itself.
+  const S = G * c.seqsPerMicroBatch;
+  const reuse: ['micro' | 'global', number, number][] = [['micro', c.seqsPerMicroBatch, 1], ...(c.replicas === 1 ? [['global', S, data.domains.length] as ['global', number, number]] : [])];
+  for (const [arm, group, domains] of reuse) {
+    const a = arms[arm];
+    if (c.balanceSweep.length && a && !c.balanceSweep.includes(group)) balanceSweep.push({ sequences: group, domains, from: arm, mi: a.mi, miShared: a.miShared, heldoutLoss: a.heldoutLoss, imbalance: a.imbalance });
+  }
+  balanceSweep.sort((x, y) => x.sequences - y.sequences);
   return {
-    method: 'global-batch-lbl', config: c, domains: data.domains, vocabSize: data.vocabSize, parameters, arms,
-    ...(balanceSweep.length ? { balanceSweep } : {}), wallSec: (performance.now() - t0) / 1000,
+    method: 'global-batch-lbl', config: c, domains: data.domains, vocabSize: data.vocabSize, parameters, levels: data.levels, trainTokens, arms,
+    ...(alphaSweep.length ? { alphaSweep } : {}), ...(balanceSweep.length ? { balanceSweep } : {}), wallSec: (performance.now() - t0) / 1000,
   };
 }
