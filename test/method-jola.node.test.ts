@@ -102,5 +102,6 @@ describe('method jola', function () {
   });
 });
 
-// About half the smallest per-seed gap observed in the quick run (README: 19.0 and 23.0 points).
-const MARGIN = 0.1;
+// About half the smallest per-seed gap observed in the quick run (README: 53.0 and 45.5 points, test
+// lengths 3–4 and the raised step caps since issue 21; before, 19.0 and 23.0 at lengths 3–6 with margin 0.1).
+const MARGIN = 0.2;
