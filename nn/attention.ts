@@ -54,33 +54,10 @@ export function composedAttention(q: Tensor, k: Tensor, v: Tensor, options: Atte
   if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim || q.shape[q.ndim - 1] !== k.shape[k.ndim - 1] || k.shape[k.ndim - 2] !== v.shape[v.ndim - 2]) {
     throw new ShapeError(`scaledDotProductAttention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit (..., Tq, Dh), (..., Tk, Dh), (..., Tk, Dv)`);
   }
-  const engine = q.engine;
-  const dh = q.shape[q.ndim - 1];
   const tq = q.shape[q.ndim - 2];
   const tk = k.shape[k.ndim - 2];
   if (options.causal && tq > tk) throw new ShapeError(`scaledDotProductAttention: causal attention needs Tq <= Tk, got q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}`);
-  const scale = options.scale ?? 1 / Math.sqrt(dh);
-  const qs = q.mul(scale);
-  const kt = k.mT; // (..., Dh, Tk)
-  let s = qs.matmul(kt); // (..., Tq, Tk)
-  qs.dispose();
-  kt.dispose();
-  const fill = maskedScore(s.dtype);
-  if (options.causal) {
-    const keep = causalMask(engine, tq, tk);
-    const m = s.where(keep, fill);
-    keep.dispose();
-    s.dispose();
-    s = m;
-  }
-  const mask = options.mask;
-  if (mask) {
-    const m = mask.dtype === 'f32' || mask.dtype === 'f16' ? s.add(mask) : s.where(mask, fill);
-    s.dispose();
-    s = m;
-  }
-  let p = s.softmax(-1); // (..., Tq, Tk)
-  s.dispose();
+  let p = probabilities(q, k, options, tq, tk); // (..., Tq, Tk)
   if (options.dropoutP && options.training) {
     const d = dropout(p, options.dropoutP, true);
     p.dispose();
@@ -100,10 +77,15 @@ export function attentionProbabilities(q: Tensor, k: Tensor, options: Pick<Atten
   if (q.ndim < 2 || k.ndim !== q.ndim || q.shape[q.ndim - 1] !== k.shape[k.ndim - 1]) {
     throw new ShapeError(`attentionProbabilities: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)} do not fit (..., Tq, Dh), (..., Tk, Dh)`);
   }
-  const engine = q.engine;
   const tq = q.shape[q.ndim - 2];
   const tk = k.shape[k.ndim - 2];
   if (options.causal && tq > tk) throw new ShapeError(`attentionProbabilities: causal attention needs Tq <= Tk, got q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}`);
+  return probabilities(q, k, options, tq, tk);
+}
+
+/** softmax(q k^T * scale + mask) over the last axis, no checks: composedAttention's and attentionProbabilities' one path. */
+function probabilities(q: Tensor, k: Tensor, options: Pick<AttentionOptions, 'causal' | 'mask' | 'scale'>, tq: number, tk: number): Tensor {
+  const engine = q.engine;
   return engine.tidy(() => {
     const scale = options.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
     let s = q.mul(scale).matmul(k.mT); // (..., Tq, Tk)
