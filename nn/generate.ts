@@ -111,8 +111,11 @@ export function sampleStep(logits: Tensor, options: DecodingOptions): { tokens: 
   );
 }
 
-/** One (B, 1) tensor per decoding step, picked from each step's record, read back as rows (B, steps). */
-async function readSteps<S>(engine: Engine, steps: readonly S[], pick: (s: S) => Tensor, b: number): Promise<number[][]> {
+/**
+ * @internal One (B, 1) tensor per decoding step, picked from each step's record, read back as rows
+ * (B, steps): the end-of-decode readback of generate, contrastiveGenerate and generateSeq2Seq.
+ */
+export async function readSteps<S>(engine: Engine, steps: readonly S[], pick: (s: S) => Tensor, b: number): Promise<number[][]> {
   const n = steps.length;
   if (n === 0) return Array.from({ length: b }, () => []);
   const all = engine.noGrad(() => engine.cat(steps.map(pick), 1)); // (B, n)

@@ -5,7 +5,7 @@
 // (past EOS) emit `pad`; the loop stops early once every row has finished (checked every few steps,
 // each check is one small readback).
 import { RangeArgumentError, ShapeError, fmtShape, type Engine, type Tensor } from '../engine/index.js';
-import { sampleStep, type DecodingOptions } from './generate.js';
+import { readSteps, sampleStep, type DecodingOptions } from './generate.js';
 
 /** What generateSeq2Seq needs from a model: nn's Transformer fits. */
 export interface Seq2SeqModel<C extends { dispose(): void } = { dispose(): void }> {
@@ -14,7 +14,7 @@ export interface Seq2SeqModel<C extends { dispose(): void } = { dispose(): void 
   training: boolean;
   train(mode?: boolean): unknown;
   /** src (B, S) -> memory (B, P + S, dModel) (P = prefix length, 0 without one). */
-  encode(src: Tensor, options?: { srcPaddingMask?: Tensor | null; prefix?: Tensor | null }): Tensor;
+  encode(src: Tensor, options?: { srcPaddingMask?: Tensor | null; prefix?: Tensor | null; attnMask?: Tensor | null | ((layer: number) => Tensor | null) }): Tensor;
   /** tgt (B, T), memory -> logits (B, T, V); with a cache, tgt continues the cached prefix. */
   decode(tgt: Tensor, memory: Tensor, options?: { srcPaddingMask?: Tensor | null; cache?: C | null }): Tensor;
   newCache(batch: number, maxLen?: number): C;
@@ -32,6 +32,8 @@ export interface Seq2SeqGenerateOptions extends DecodingOptions {
   srcPaddingMask?: Tensor | null;
   /** Vectors (B or 1, P, dModel) in front of the source tokens (Transformer.encode's prefix). */
   prefix?: Tensor | null;
+  /** Extra encoder self-attention mask, one for all layers or per layer (Transformer.encode's attnMask, e.g. headKeyMask). */
+  encoderAttnMask?: Tensor | null | ((layer: number) => Tensor | null);
   /** Read the finished flags every this many steps to stop early (default 8; 0 = never). */
   checkEvery?: number;
   /** Seed for sampled decoding (the engine's generator state is restored afterwards). */
@@ -89,7 +91,7 @@ export async function generateSeq2Seq<C extends { dispose(): void }>(model: Seq2
   let bosIds: Tensor | null = null;
   let done: Tensor | null = null;
   try {
-    memory = engine.noGrad(() => engine.tidy(() => model.encode(ids, { srcPaddingMask: options.srcPaddingMask, prefix: options.prefix }))); // (B, P + S, dModel)
+    memory = engine.noGrad(() => engine.tidy(() => model.encode(ids, { srcPaddingMask: options.srcPaddingMask, prefix: options.prefix, attnMask: options.encoderAttnMask }))); // (B, P + S, dModel)
     bosIds = engine.full([b, 1], options.bos, { dtype: 'i32' });
     let finished: Tensor = (done = engine.zeros([b, 1], { dtype: 'u32' })); // (B, 1) u32, 1 = past EOS
     let input: Tensor = bosIds; // the previous step's tokens (owned by `steps`) after the first step
@@ -116,16 +118,7 @@ export async function generateSeq2Seq<C extends { dispose(): void }>(model: Seq2
         if (remaining === 0) break;
       }
     }
-    const read = async (pick: (s: { tokens: Tensor; logProbs: Tensor }) => Tensor): Promise<number[][]> => {
-      const all = engine.noGrad(() => engine.cat(steps.map(pick), 1)); // (B, steps)
-      try {
-        const d = Array.from(await all.data());
-        return Array.from({ length: b }, (_, r) => d.slice(r * steps.length, (r + 1) * steps.length));
-      } finally {
-        all.dispose();
-      }
-    };
-    const [raw, logProbs] = await Promise.all([read((s) => s.tokens), read((s) => s.logProbs)]);
+    const [raw, logProbs] = await Promise.all([readSteps(engine, steps, (s) => s.tokens, b), readSteps(engine, steps, (s) => s.logProbs, b)]);
     return { tokens: cutAtEos(raw, options.eos), raw, logProbs, steps: steps.length };
   } finally {
     for (const s of steps) {

@@ -5,7 +5,7 @@
 // honoured end to end.
 import { expect } from 'chai';
 import { RangeArgumentError, type Engine, type Tensor } from '../engine/index.js';
-import { Transformer, cutAtEos, generateSeq2Seq, type TransformerConfigInput } from '../nn/index.js';
+import { Transformer, cutAtEos, generateSeq2Seq, headKeyMask, type Seq2SeqModel, type TransformerCache, type TransformerConfigInput } from '../nn/index.js';
 import { assertClose } from './helpers/compare.js';
 import { gpuEngine, itNoLeak as itNoLeakOn } from './helpers/gpu.js';
 import { values } from './helpers/tensors.js';
@@ -110,6 +110,29 @@ describe('generateSeq2Seq', function () {
     if (allDone) expect(r.steps).to.equal(Math.max(...ref.tokens.map((row) => row.indexOf(eos) + 1)));
     else expect(r.steps).to.equal(n);
     expect(cutAtEos([[4, 2, 9, 2]], 2)).to.deep.equal([[4, 2]]);
+  });
+
+  itNoLeak('encoderAttnMask reaches every encoder layer: the same tokens as a model whose encode applies the mask itself', async () => {
+    const m = maskWithPrefix(srcPad, 2);
+    // Layer 1, head 0 may not look at the prefix (keys 0, 1 of the P + S = 7).
+    const block = headKeyMask(engine, { numHeads: 2, heads: [0], keyCount: 2, tk: 7 });
+    const layers: number[] = [];
+    const perLayer = (layer: number) => (layers.push(layer), layer === 1 ? block : null);
+    const masked = await generateSeq2Seq(model, SRC, { maxNewTokens: 6, bos: BOS, srcPaddingMask: m, prefix, encoderAttnMask: perLayer });
+    expect(layers).to.deep.equal([0, 1]);
+    const t = model;
+    const wrapped: Seq2SeqModel<TransformerCache> = {
+      engine, config: t.config, get training() { return t.training; }, train: (f?: boolean) => t.train(f),
+      encode: (src, o) => t.encode(src, { ...o, attnMask: (layer) => (layer === 1 ? block : null) }), decode: (x, mem, o) => t.decode(x, mem, o), newCache: (n, len) => t.newCache(n, len),
+    };
+    const ref = await generateSeq2Seq(wrapped, SRC, { maxNewTokens: 6, bos: BOS, srcPaddingMask: m, prefix });
+    expect(masked.raw).to.deep.equal(ref.raw);
+    assertClose(masked.logProbs.flat(), ref.logProbs.flat(), { rtol: 0, atol: 0 }, 'log-probs');
+    // And the mask does something: the log-probs differ from unmasked decoding.
+    const plain = await generateSeq2Seq(model, SRC, { maxNewTokens: 6, bos: BOS, srcPaddingMask: m, prefix });
+    expect(plain.logProbs.flat()).to.not.deep.equal(masked.logProbs.flat());
+    m.dispose();
+    block.dispose();
   });
 
   itNoLeak('the output does not depend on what padded source positions hold', async () => {

@@ -7,7 +7,7 @@
 // analysis reads the encoder's attention through the `weights` hooks (the fused kernel trains) and
 // masks the prefix attention of single heads (headKeyMask) to find the heads that look up rules.
 import { crossEntropy, type Engine, type Tensor } from '../../engine/index.js';
-import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, TransformerCache, generateSeq2Seq, headKeyMask, spanF1, type Seq2SeqModel } from '../../nn/index.js';
+import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, generateSeq2Seq, headKeyMask, spanF1 } from '../../nn/index.js';
 import { makeConfig, type StepConfig } from './config.js';
 import {
   BOS, EOS, PAD, VOCAB, chunksOf, decodeTokens, exactMatch, pretrainSet, sampleSentences, taskSplits, untilEos,
@@ -233,18 +233,13 @@ async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Exa
 /** Greedy predictions (token ids, cut after EOS) for `exs`, in chunks; `encoderMask` masks encoder attention per layer. */
 async function predict(engine: Engine, m: StepModel, exs: readonly Example[], mode: PrefixMode, maxNew: number, encoderMask?: (prefixLen: number, tk: number) => (Tensor | null)[]): Promise<number[][]> {
   const out: number[][] = [];
-  const t = m.transformer;
   for (let i = 0; i < exs.length; i += 100) {
     const b = toBatch(engine, exs.slice(i, i + 100), mode);
     const prefix = engine.noGrad(() => engine.tidy(() => prefixOf(m, b, mode)?.clone() ?? null));
     const masks = encoderMask?.(b.prefixLen, b.srcPad.shape[1]);
-    const attnMask = masks ? (layer: number) => masks[layer] : undefined;
-    const model: Seq2SeqModel<TransformerCache> = attnMask
-      ? { engine, config: t.config, get training() { return t.training; }, train: (f?: boolean) => t.train(f), encode: (src, o) => t.encode(src, { ...o, attnMask }), decode: (x, mem, o) => t.decode(x, mem, o), newCache: (n, len) => t.newCache(n, len) }
-      : t;
     // Exact match needs EOS at the gold length, so decoding past the longest gold (plus a little room for chunk F1) changes no score.
     const steps = Math.min(maxNew, Math.max(...exs.slice(i, i + 100).map((e) => e.tgt.length)) + 4);
-    const r = await generateSeq2Seq(model, b.src, { maxNewTokens: steps, bos: BOS, eos: EOS, pad: PAD, srcPaddingMask: b.srcPad, prefix });
+    const r = await generateSeq2Seq(m.transformer, b.src, { maxNewTokens: steps, bos: BOS, eos: EOS, pad: PAD, srcPaddingMask: b.srcPad, prefix, encoderAttnMask: masks ? (layer) => masks[layer] : null });
     prefix?.dispose();
     masks?.forEach((t) => t?.dispose());
     disposeBatch(b);
