@@ -21,3 +21,7 @@ export * from './tokenizer.js';
 export * from './data.js';
 export * from './stats.js';
 export * from './seq2seq.js';
+export * from './grouped-linear.js';
+export * from './distributions.js';
+export * from './mcts.js';
+export * from './constrained-decode.js';

@@ -227,3 +227,77 @@ export function spanF1(pred: readonly (readonly (readonly string[])[])[], gold: 
   const recall = nGold ? correct / nGold : 0;
   return { precision, recall, f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0 };
 }
+
+// ------------------------------------------------------------------ linear regression, R²
+
+/**
+ * Ordinary least squares of y on the columns of X (rows = samples) plus an intercept, in float64:
+ * the centred normal equations solved by Gaussian elimination with partial pivoting; `ridge` (each
+ * diagonal entry grows by this fraction of itself, default 1e-12) keeps collinear columns solvable, and
+ * a constant column gets coefficient 0. Returns { intercept, coef } with predict(x) = intercept + Σ coef_j x_j.
+ */
+export function linearRegression(X: readonly Numbers[], y: Numbers, options: { ridge?: number } = {}): { intercept: number; coef: Float64Array } {
+  const n = X.length;
+  if (n !== y.length) throw new ShapeError(`linearRegression: X has ${n} rows but y has ${y.length} values`);
+  if (n < 2) throw new ShapeError(`linearRegression: needs at least 2 samples, got ${n}`);
+  const p = X[0].length;
+  X.forEach((r, i) => {
+    if (r.length !== p) throw new ShapeError(`linearRegression: row ${i} of X has ${r.length} features, row 0 has ${p}`);
+    checkFinite('linearRegression', `X[${i}]`, r);
+  });
+  checkFinite('linearRegression', 'y', y);
+  const xm = new Float64Array(p);
+  let ym = 0;
+  for (let i = 0; i < n; i++) {
+    ym += y[i] / n;
+    for (let j = 0; j < p; j++) xm[j] += X[i][j] / n;
+  }
+  // A = Xcᵀ Xc + ridge I, b = Xcᵀ yc, as one augmented p × (p + 1) system.
+  const A = Array.from({ length: p }, () => new Float64Array(p + 1));
+  for (let i = 0; i < n; i++) {
+    const yc = y[i] - ym;
+    for (let j = 0; j < p; j++) {
+      const xj = X[i][j] - xm[j];
+      for (let k = j; k < p; k++) A[j][k] += xj * (X[i][k] - xm[k]);
+      A[j][p] += xj * yc;
+    }
+  }
+  const ridge = options.ridge ?? 1e-12;
+  for (let j = 0; j < p; j++) {
+    for (let k = 0; k < j; k++) A[j][k] = A[k][j];
+    A[j][j] *= 1 + ridge;
+  }
+  for (let c = 0; c < p; c++) {
+    let piv = c;
+    for (let r = c + 1; r < p; r++) if (Math.abs(A[r][c]) > Math.abs(A[piv][c])) piv = r;
+    [A[c], A[piv]] = [A[piv], A[c]];
+    const d = A[c][c];
+    if (d === 0) continue; // an all-constant column: its coefficient stays 0
+    for (let r = 0; r < p; r++) {
+      if (r === c || A[r][c] === 0) continue;
+      const f = A[r][c] / d;
+      for (let k = c; k <= p; k++) A[r][k] -= f * A[c][k];
+    }
+  }
+  const coef = Float64Array.from(A, (row, j) => (row[j] === 0 ? 0 : row[p] / row[j]));
+  let intercept = ym;
+  for (let j = 0; j < p; j++) intercept -= coef[j] * xm[j];
+  return { intercept, coef };
+}
+
+/**
+ * Coefficient of determination 1 − SS_res / SS_tot, as sklearn's r2_score: 1 for a perfect fit, 0
+ * for predicting the mean, negative when worse; a constant yTrue gives 1 if predicted exactly, else 0.
+ */
+export function r2Score(yTrue: Numbers, yPred: Numbers): number {
+  checkPair('r2Score', yTrue, yPred, 'yTrue', 'yPred', 1);
+  let m = 0;
+  for (let i = 0; i < yTrue.length; i++) m += yTrue[i] / yTrue.length;
+  let res = 0, tot = 0;
+  for (let i = 0; i < yTrue.length; i++) {
+    res += (yTrue[i] - yPred[i]) ** 2;
+    tot += (yTrue[i] - m) ** 2;
+  }
+  if (tot === 0) return res === 0 ? 1 : 0;
+  return 1 - res / tot;
+}

@@ -30,3 +30,6 @@ import './router.test.js';
 import './moe-dispatch.test.js';
 import './jola.test.js';
 import './stats.test.js';
+import './regression.test.js';
+import './mcts.test.js';
+import './latent-models.test.js';
