@@ -9,6 +9,7 @@ import * as untrac from './untrac/cli.js';
 import * as rewardCalibration from './reward-calibration/cli.js';
 import * as twoTierSelection from './two-tier-selection/cli.js';
 import * as step from './step/cli.js';
+import * as causalWorldModel from './causal-world-model/cli.js';
 
 export interface MethodEntry<C = any> {
   /** One line for `npm run method -- --help`. */
@@ -27,4 +28,5 @@ export const METHODS: Record<string, MethodEntry> = {
   'reward-calibration': rewardCalibration,
   'two-tier-selection': twoTierSelection,
   step,
+  'causal-world-model': causalWorldModel,
 };

@@ -12,6 +12,7 @@ import './method-untrac.node.test.js';
 import './method-reward-calibration.node.test.js';
 import './method-two-tier-selection.node.test.js';
 import './method-step.node.test.js';
+import './method-causal-world-model.node.test.js';
 import './bench.node.test.js';
 import './readme.node.test.js';
 import './cli.node.test.js';
