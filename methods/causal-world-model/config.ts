@@ -53,6 +53,8 @@ export interface CausalWorldModelConfig {
   /** Read the CWM training loss back every this many steps (each read is a GPU sync). */
   logEvery: number;
   out: string;
+  /** CLI only: merge the report.json files in these folders (runs of single seeds) into one report in `out` instead of running. */
+  merge: string[];
 }
 
 export const DEFAULTS: CausalWorldModelConfig = {
@@ -64,7 +66,7 @@ export const DEFAULTS: CausalWorldModelConfig = {
   pixelNoise: 0.02,
   cwm: {
     latents: 12, hidden1: 128, hidden2: 64, priorHidden: 32, wordDim: 32, textDim: 16,
-    steps: 600, batchSize: 256, lr: 4e-3, tauStart: 1, tauEnd: 5, reconWeight: 25, priorKL: 0.1, logitReg: 0.004, inputNoise: 0.02, wordDropout: 0.15,
+    steps: 1200, batchSize: 128, lr: 4e-3, tauStart: 1, tauEnd: 5, reconWeight: 25, priorKL: 0.1, logitReg: 0.004, inputNoise: 0.02, wordDropout: 0.15,
   },
   mapper: { hidden: 64, steps: 300, lr: 3e-3, inputs: 'all' },
   textWM: { dModel: 64, nLayers: 2, nHeads: 4, dFF: 128, steps: 300, batchSize: 32, lr: 3e-3, wordDropout: 0.15, evalEvery: 50 },
@@ -76,6 +78,7 @@ export const DEFAULTS: CausalWorldModelConfig = {
   mcts: { iterations: 50, explorationWeight: 1, extraDepth: 2 },
   logEvery: 250,
   out: 'runs/causal-world-model',
+  merge: [],
 };
 
 /** The test preset: two seeds, shorter training, fewer windows and problems. */
@@ -83,7 +86,7 @@ export const QUICK: Partial<CausalWorldModelConfig> = {
   seeds: [0, 1],
   trainEpisodes: 120,
   testEpisodes: 30,
-  cwm: { ...DEFAULTS.cwm, steps: 600 },
+  cwm: { ...DEFAULTS.cwm, steps: 500 },
   mapper: { ...DEFAULTS.mapper, steps: 200 },
   textWM: { ...DEFAULTS.textWM, steps: 200 },
   allLabelsTextWM: false,

@@ -1,16 +1,32 @@
 // `npm run method -- causal-world-model` flags: one row per key of CausalWorldModelConfig (config.ts),
 // defaults read from makeConfig.
-import { bool, int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, int, list, num, oneOf, text, type FlagTable, type MethodFlags, type ValueType } from '../flags.js';
 import { QUICK, makeConfig, type CausalWorldModelConfig } from './config.js';
 
 const pos = int({ min: 1 });
+
+/** N (seeds 0..N-1) or A-B (seeds A..B, e.g. one seed per process: --seeds=2-2). */
+const seedSpec: ValueType<number[]> = {
+  label: 'N|A-B',
+  parse(s) {
+    const m = /^(\d+)-(\d+)$/.exec(s.trim());
+    if (m) {
+      const [a, b] = [Number(m[1]), Number(m[2])];
+      if (a > b) throw new Error(`the range ${s} is empty`);
+      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    }
+    const n = int({ min: 1 }).parse(s);
+    return Array.from({ length: n }, (_, i) => i);
+  },
+  format: (v) => (v.every((x, i) => x === i) ? String(v.length) : `${v[0]}-${v[v.length - 1]}`),
+};
 const nonNeg = num({ min: 0 });
 const rate = num({ above: 0 });
 
 export const summary = 'causal world model vs LM-only text world model (Gkountouras et al. 2025): N-step causal inference and MCTS planning on GridWorld-lite';
 
 export const TABLE: FlagTable<CausalWorldModelConfig> = {
-  seeds: { type: seedCount, help: 'seeds 0..N-1 (data, models and problems per seed)' },
+  seeds: { type: seedSpec, help: 'seeds 0..N-1, or A-B for seeds A..B (data, models and problems per seed)' },
   trainEpisodes: { type: pos, help: 'training episodes (unlabelled frames and action texts)' },
   testEpisodes: { type: pos, help: 'test episodes (causal inference windows, mapper accuracy)' },
   episodeSteps: { type: pos, help: 'steps per episode' },
@@ -23,6 +39,7 @@ export const TABLE: FlagTable<CausalWorldModelConfig> = {
   planProblems: { type: pos, help: 'planning problems per horizon' },
   logEvery: { type: pos, help: 'read the CWM training loss back every this many steps' },
   out: { type: text('DIR'), help: 'output folder of report.json and the plots' },
+  merge: { type: list(text('DIR'), { min: 0 }), help: 'instead of running: merge the report.json of these folders (runs of single seeds, same configuration) into one report in --out' },
 
   'cwm.latents': { type: pos, help: 'CWM latents d (>= 8)' },
   'cwm.hidden1': { type: pos, help: 'first encoder/last decoder hidden width' },

@@ -43,6 +43,8 @@ export interface Report {
   planSuccess: Record<ModelName | 'oracle' | 'random', Record<string, Stat>>;
   /** Gap causal − textOnly in exact match at the longest horizon minus the gap at N = 1 (> 0: widens with horizon). */
   gapWidening: Stat;
+  /** The raw per-seed measurements every field above is computed from (mergeReports combines runs of single seeds). */
+  seedResults: SeedResult[];
   training: {
     cwm: { parameters: number; curve: { step: number; total: number; recon: number; transitionKL: number }[]; perSeedFinal: number[] };
     textWM: Partial<Record<'textOnly' | 'textOnlyAllLabels', TextWMLog[]>>;
@@ -91,7 +93,10 @@ function gatherFrames(c: CausalWorldModelConfig, d: Dataset, idx: readonly numbe
 
 // ------------------------------------------------------------------ one seed
 
-interface SeedResult {
+/** Everything one seed measured (plain data: kept in report.json so runs of single seeds can be merged). */
+export interface SeedResult {
+  seed: number;
+  wallSec: number;
   r2: number[][];
   diag: { latentOf: number[]; diagonal: number[] };
   mapperPerVariable: Record<'assigned' | 'all', number[]>;
@@ -387,7 +392,7 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
     } finally {
       canon.dispose();
     }
-    return { r2: R, diag, mapperPerVariable: mapperAccuracy, exact, perVar, heldout, plans, cwmCurve: curve, cwmParameters: model.numParameters(), textLogs, labelled: labelled.length, transitions: all.length };
+    return { seed, wallSec: (performance.now() - tStart) / 1000, r2: R, diag, mapperPerVariable: mapperAccuracy, exact, perVar, heldout, plans, cwmCurve: curve, cwmParameters: model.numParameters(), textLogs, labelled: labelled.length, transitions: all.length };
   } finally {
     model.dispose();
     mappers.forEach((m) => m.dispose());
@@ -410,6 +415,24 @@ export async function run(engine: Engine, config: Partial<CausalWorldModelConfig
       if (e !== engine) e.destroy();
     }
   }
+  return buildReport(c, results, (performance.now() - t0) / 1000);
+}
+
+/**
+ * One report from reports of the same configuration over different seeds (each seed's result
+ * depends only on its seed, so this equals a run over all of them; wallSec is the sum).
+ */
+export function mergeReports(reports: readonly Report[]): Report {
+  if (!reports.length) throw new RangeError('causal-world-model mergeReports: no reports');
+  const key = (r: Report) => JSON.stringify({ ...r.config, seeds: [], out: '' });
+  for (const r of reports) if (key(r) !== key(reports[0])) throw new RangeError('causal-world-model mergeReports: the reports have different configurations (other than seeds and out)');
+  const results = reports.flatMap((r) => r.seedResults).sort((a, b) => a.seed - b.seed);
+  const seeds = results.map((r) => r.seed);
+  if (new Set(seeds).size !== seeds.length) throw new RangeError(`causal-world-model mergeReports: seeds ${seeds.join(', ')} repeat`);
+  return buildReport({ ...reports[0].config, seeds }, results, reports.reduce((a, r) => a + r.wallSec, 0));
+}
+
+function buildReport(c: CausalWorldModelConfig, results: SeedResult[], wallSec: number): Report {
   const over = (f: (r: SeedResult) => number) => stat(results.map(f));
   const keyed = (pick: (r: SeedResult) => Record<string, Record<number, number>>, names: string[], horizons: number[]) =>
     Object.fromEntries(names.filter((n) => pick(results[0])[n]).map((n) => [n, Object.fromEntries(horizons.map((N) => [String(N), over((r) => pick(r)[n][N])]))]));
@@ -447,6 +470,7 @@ export async function run(engine: Engine, config: Partial<CausalWorldModelConfig
       labelledTransitions: results[0].labelled,
       trainTransitions: results[0].transitions,
     },
-    wallSec: (performance.now() - t0) / 1000,
+    seedResults: results,
+    wallSec,
   };
 }

@@ -121,8 +121,8 @@ export function render(s: State, out: Float32Array, offset = 0, noise = 0, rng?:
     }
   };
   out.fill(0, offset, offset + IMAGE_SIZE);
-  // The light strip (row 0): light k sits above its car's column, red or green.
-  for (let k = 0; k < NUM_CARS; k++) put(CAR_X[k], 0, s[k] ? GREEN : RED);
+  // The light strip (row 0): light k fills the two cells above its car's column and the next, red or green.
+  for (let k = 0; k < NUM_CARS; k++) for (const dx of [0, 1]) put(CAR_X[k] + dx, 0, s[k] ? GREEN : RED);
   for (let k = 0; k < NUM_CARS; k++) put(CAR_X[k], 1 + s[5 + k], CAR_RGB[k]);
   put(s[3], 1 + s[4], OBSTACLE_RGB);
   put(s[3], GRID + 1, OBSTACLE_RGB); // column tick
