@@ -2,7 +2,7 @@
 // step on hand-written cases (a red light stops its car, the obstacle blocks, cars wrap around, blocked
 // obstacle moves are no-ops), describe/parse round trips, the renderer, the paraphrase grammar and its
 // held-out words, the R² assignment on synthetic latents, and the logit regulariser adding gradient
-// but no value; then the quick run (two seeds) asserting the claims that held in a first run, with
+// but no value; then the quick run (one seed) asserting the claims that held in a first run, with
 // margins at about half the gaps observed (methods/causal-world-model/README.md).
 import { expect } from 'chai';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -143,10 +143,35 @@ describe('method causal-world-model', function () {
     expect(gradDiff).to.be.above(1e-3);
   });
 
-  describe('quick run (two seeds)', function () {
+  describe('quick run (one seed)', function () {
+    // Minutes alone; the shared 2-core machine has run it at load 40+, hence the long timeout.
+    this.timeout(2_400_000);
     let report: Report;
     before(async function () {
       report = await run(engine, QUICK);
+    });
+
+    // Margins at about half the gaps of a first quick run (README, "Tests"); the spec's claims that did
+    // not hold there (CWM exact match above copy, CWM above the text WM) are reported, not asserted.
+    it('the mapper reads lights and obstacle from the CWM latents (all-latent mapper, encoded test frames)', function () {
+      const acc = report.mapperAccuracy.all.perVariable.mean;
+      // First run: lights 0.93 (chance 0.5), obstacle x/y 0.92 (chance 1/6).
+      expect(report.mapperAccuracy.all.lights.mean).to.be.at.least(0.72);
+      expect((acc[3] + acc[4]) / 2).to.be.at.least(0.55);
+    });
+
+    it('both world models trained: CWM loss well down, text WM held-out loss well below its unigram level', function () {
+      const curve = report.training.cwm.curve;
+      // First run: 951 at step 100 → 351 at step 400.
+      expect(curve[curve.length - 1].total).to.be.below(0.7 * curve[0].total);
+      const t = report.training.textWM.textOnly![0];
+      // First run: 0.61 vs unigram 1.3 nats/token.
+      expect(t.finalLoss).to.be.below(t.unigramLoss - 0.35);
+    });
+
+    it('text interface: held-out adverbs/adjectives cost the text WM at most 10 points of 1-step exact match', function () {
+      const h = report.heldoutParaphrases.textOnly;
+      expect(h.heldout.mean).to.be.at.least(h.seen.mean - 0.1);
     });
 
     it('writes report.json and the three plots', async function () {
@@ -158,7 +183,7 @@ describe('method causal-world-model', function () {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
-      for (const N of QUICK.horizons!) for (const m of ['causal', 'textOnly', 'copy'] as const) expect(report.nextStateAccuracy[m][String(N)].perSeed).to.have.length(2);
+      for (const N of QUICK.horizons!) for (const m of ['causal', 'textOnly', 'copy'] as const) expect(report.nextStateAccuracy[m][String(N)].perSeed).to.have.length(1);
     });
   });
 });

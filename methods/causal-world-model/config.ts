@@ -81,20 +81,20 @@ export const DEFAULTS: CausalWorldModelConfig = {
   merge: [],
 };
 
-/** The test preset: two seeds, shorter training, fewer windows and problems. */
+/** The test preset: one seed, shorter training, fewer windows and problems, no all-labels text WM. */
 export const QUICK: Partial<CausalWorldModelConfig> = {
-  seeds: [0, 1],
+  seeds: [0],
   trainEpisodes: 120,
   testEpisodes: 30,
-  cwm: { ...DEFAULTS.cwm, steps: 500 },
+  cwm: { ...DEFAULTS.cwm, steps: 400 },
   mapper: { ...DEFAULTS.mapper, steps: 200 },
-  textWM: { ...DEFAULTS.textWM, steps: 200 },
+  textWM: { ...DEFAULTS.textWM, steps: 150 },
   allLabelsTextWM: false,
-  horizons: [1, 4, 8],
+  horizons: [1, 4],
   inferenceWindows: 100,
-  planHorizons: [2, 4],
+  planHorizons: [2],
   planProblems: 10,
-  logEvery: 200,
+  logEvery: 100,
 };
 
 type Overrides = Partial<Omit<CausalWorldModelConfig, 'cwm' | 'mapper' | 'textWM' | 'mcts'>> & {
