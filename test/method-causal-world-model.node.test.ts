@@ -174,12 +174,12 @@ describe('method causal-world-model', function () {
       expect(h.heldout.mean).to.be.at.least(h.seen.mean - 0.1);
     });
 
-    it('writes report.json and the three plots', async function () {
+    it('writes report.json and the four plots', async function () {
       const dir = await mkdtemp(join(tmpdir(), 'cwm-'));
       try {
         await writeArtifacts(report, dir);
         const files = await readdir(dir);
-        for (const f of ['report.json', 'accuracy-vs-horizon.png', 'plan-success-vs-horizon.png', 'r2-matrix.png']) expect(files).to.include(f);
+        for (const f of ['report.json', 'accuracy-vs-horizon.png', 'per-variable-accuracy-vs-horizon.png', 'plan-success-vs-horizon.png', 'r2-matrix.png']) expect(files).to.include(f);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

@@ -29,6 +29,7 @@ function byHorizonSpec(table: Record<string, Record<string, Stat>>, title: strin
 }
 
 export const accuracySpec = (r: Report) => byHorizonSpec(r.nextStateAccuracy, 'causal inference: exact match of all 8 variables after N action texts', 'exact-match accuracy');
+export const perVariableSpec = (r: Report) => byHorizonSpec(r.perVariableAccuracy, 'causal inference: per-variable accuracy after N action texts (mean over the 8 variables)', 'per-variable accuracy');
 export const planSpec = (r: Report) => byHorizonSpec(r.planSuccess, 'planning: MCTS plans executed in the true simulator reach the goal', 'plan success');
 
 /** Latent × variable R² of one seed (rows: latents matched to variables first). */
@@ -55,7 +56,7 @@ export function r2MatrixSpec(r: Report, seedIndex = 0): Record<string, unknown> 
 export async function writeArtifacts(report: Report, dir: string): Promise<string[]> {
   const paths = [join(dir, 'report.json')];
   await writeFileAtomic(paths[0], JSON.stringify(report, null, 1));
-  for (const [name, spec] of [['accuracy-vs-horizon', accuracySpec(report)], ['plan-success-vs-horizon', planSpec(report)], ['r2-matrix', r2MatrixSpec(report)]] as const) {
+  for (const [name, spec] of [['accuracy-vs-horizon', accuracySpec(report)], ['per-variable-accuracy-vs-horizon', perVariableSpec(report)], ['plan-success-vs-horizon', planSpec(report)], ['r2-matrix', r2MatrixSpec(report)]] as const) {
     const p = await writePlot(spec, join(dir, name));
     paths.push(p.svg, p.png);
   }
@@ -72,7 +73,7 @@ export function summaryTable(r: Report): string {
     const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     return rows.map((row) => row.map((v, i) => v.padEnd(w[i])).join('  ')).join('\n');
   };
-  lines.push(table('exact match %', r.nextStateAccuracy), table('plan success %', r.planSuccess));
+  lines.push(table('exact match %', r.nextStateAccuracy), table('per-variable accuracy %', r.perVariableAccuracy), table('plan success %', r.planSuccess));
   lines.push(`held-out paraphrases (N=1 exact %): ${Object.entries(r.heldoutParaphrases).map(([m, h]) => `${m} seen ${f(h.seen)} / held-out ${f(h.heldout)}`).join('; ')}`);
   lines.push(`gap widening (causal − textOnly at N=max minus at N=1): ${r.gapWidening.mean.toFixed(3)} [${r.gapWidening.perSeed.map((v) => v.toFixed(2)).join(' ')}]`);
   return lines.join('\n');
