@@ -5,7 +5,7 @@ import { BindGroupCache } from './bindings.js';
 import { BufferPool, type MemoryInfo } from './buffer-pool.js';
 import { readCapabilities, RAISED_LIMITS, WANTED_FEATURES, type Capabilities } from './capabilities.js';
 import { decodeErrorWords, ERROR_WORD_BYTES, ERROR_WORDS } from './device-checks.js';
-import { DeviceError, KilnError } from './errors.js';
+import { DeviceError, KilnError, RangeArgumentError } from './errors.js';
 import { BufferUsage, MapMode } from './gpu-constants.js';
 import { shaderSource, type ShaderName, type WgslScalar } from './shaders.js';
 import { runBackward } from './autograd.js';
@@ -25,6 +25,20 @@ export interface EngineOptions {
   poolCapBytes?: number;
   /** Submit the open command encoder after this many dispatches (default 64). */
   dispatchesPerSubmit?: number;
+}
+
+/** One shader's share of a profileKernels call. */
+export interface KernelProfileRow {
+  shader: string;
+  calls: number;
+  ms: number;
+}
+
+/** What profileKernels returns: the summed kernel time, the dispatch count, and rows by shader. */
+export interface KernelProfile {
+  totalMs: number;
+  dispatches: number;
+  kernels: KernelProfileRow[];
 }
 
 /** One kernel launch: which shader, how it is specialised, its uniform words, buffers and grid. */
@@ -65,7 +79,7 @@ export class Engine {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   /** While gpuTime runs: the query set every compute pass writes its begin/end timestamps into. */
-  private timer: { querySet: GPUQuerySet; used: number } | null = null;
+  private timer: { querySet: GPUQuerySet; used: number; shaders?: string[] } | null = null;
   private dispatches = 0;
   private readonly writes = new WeakMap<GPUBuffer, number>();
   private writeCount = 0;
@@ -351,6 +365,10 @@ export class Engine {
     pass.setBindGroup(0, bindGroup, [uOffset]);
     const [x, y = 1, z = 1] = call.grid;
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    if (this.timer?.shaders) {
+      this.timer.shaders.push(call.shader);
+      this.endPass(); // profileKernels: one timed pass per dispatch
+    }
     if (++this.dispatches >= this.dispatchesPerSubmit) this.flush();
   }
 
@@ -474,11 +492,39 @@ export class Engine {
    * `disable-dawn-features=timestamp_quantization` (bench/main.ts does).
    */
   async gpuTime(fn: () => void, maxPasses = 1024): Promise<number | null> {
+    const times = await this.timePasses('gpuTime', fn, maxPasses, false);
+    return times && times.ns.reduce((a, b) => a + b, 0) / 1e6;
+  }
+
+  /**
+   * Kernel time per shader of what `fn` encodes (torch.profiler's "self CUDA time" by kernel): every
+   * dispatch gets its own timed compute pass, so this serialises what a pass would overlap, and a
+   * dispatch costs more than in a normal run; use it for where the time goes, gpuTime for how much.
+   * Rows are sorted by time, descending; null where the device has no `timestamp-query`.
+   */
+  async profileKernels(fn: () => void, maxDispatches = 2048): Promise<KernelProfile | null> {
+    const times = await this.timePasses('profileKernels', fn, maxDispatches, true);
+    if (!times) return null;
+    const rows = new Map<string, KernelProfileRow>();
+    times.shaders.forEach((shader, i) => {
+      const r = rows.get(shader) ?? { shader, calls: 0, ms: 0 };
+      r.calls++;
+      r.ms += times.ns[i] / 1e6;
+      rows.set(shader, r);
+    });
+    const kernels = [...rows.values()].sort((a, b) => b.ms - a.ms);
+    return { totalMs: kernels.reduce((a, r) => a + r.ms, 0), dispatches: times.shaders.length, kernels };
+  }
+
+  /** Run `fn` with timestamp queries on each compute pass (one pass per dispatch when `perDispatch`). */
+  private async timePasses(op: string, fn: () => void, maxPasses: number, perDispatch: boolean): Promise<{ ns: number[]; shaders: string[] } | null> {
     if (!this.caps.timestampQuery) return null;
-    if (this.timer) throw new DeviceError('gpuTime: already timing (calls do not nest)');
+    if (this.timer) throw new DeviceError(`${op}: already timing (gpuTime and profileKernels calls do not nest)`);
+    // WebGPU caps a query set at 4096 queries: two per pass.
+    if (!Number.isInteger(maxPasses) || maxPasses < 1 || maxPasses > 2048) throw new RangeArgumentError(`${op}: the pass cap must be an integer in [1, 2048], got ${maxPasses}`);
     this.flush();
     const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * maxPasses });
-    const timer = (this.timer = { querySet, used: 0 });
+    const timer = (this.timer = { querySet, used: 0, shaders: perDispatch ? [] : undefined });
     let ok = false;
     try {
       fn();
@@ -488,13 +534,13 @@ export class Engine {
       this.timer = null;
       if (!ok) querySet.destroy();
     }
-    return this.readPassTimes(querySet, timer.used);
+    return { ns: await this.readPassTimes(querySet, timer.used), shaders: timer.shaders ?? [] };
   }
 
-  /** Sum of (end - begin) over the first `passes` pairs of `querySet`, in ms. */
-  private async readPassTimes(querySet: GPUQuerySet, passes: number): Promise<number> {
+  /** (end - begin) of the first `passes` pairs of `querySet`, in ns. */
+  private async readPassTimes(querySet: GPUQuerySet, passes: number): Promise<number[]> {
     try {
-      if (passes === 0) return 0;
+      if (passes === 0) return [];
       const bytes = passes * 16;
       const resolved = this.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
       const staging = this.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
@@ -507,9 +553,7 @@ export class Engine {
       staging.unmap();
       staging.destroy();
       resolved.destroy();
-      let ns = 0;
-      for (let i = 0; i < passes; i++) ns += Number(t[2 * i + 1] - t[2 * i]);
-      return ns / 1e6;
+      return Array.from({ length: passes }, (_, i) => Number(t[2 * i + 1] - t[2 * i]));
     } finally {
       querySet.destroy();
     }
@@ -589,7 +633,7 @@ export class Engine {
   private openPass(): GPUComputePassEncoder {
     if (this.pass) return this.pass;
     const t = this.timer;
-    if (t && 2 * (t.used + 1) > t.querySet.count) throw new DeviceError(`gpuTime: more than ${t.querySet.count / 2} compute passes (raise maxPasses)`);
+    if (t && 2 * (t.used + 1) > t.querySet.count) throw new DeviceError(`${t.shaders ? 'profileKernels' : 'gpuTime'}: more than ${t.querySet.count / 2} ${t.shaders ? 'dispatches (raise maxDispatches)' : 'compute passes (raise maxPasses)'}`);
     const timestampWrites = t ? { querySet: t.querySet, beginningOfPassWriteIndex: 2 * t.used, endOfPassWriteIndex: 2 * t.used++ + 1 } : undefined;
     return (this.pass = this.openEncoder().beginComputePass(timestampWrites ? { timestampWrites } : undefined));
   }

@@ -236,6 +236,36 @@ describe('engine internals', function () {
     a.dispose();
   });
 
+  it('profileKernels times each dispatch and groups the times by shader', async function () {
+    const a = engine.randn([128, 128]);
+    const work = (n: number) => () => {
+      for (let i = 0; i < n; i++) engine.tidy(() => a.matmul(a).exp()).dispose();
+    };
+    const prof = await engine.profileKernels(work(5));
+    if (!engine.caps.timestampQuery) {
+      expect(prof).to.equal(null);
+      a.dispose();
+      return;
+    }
+    // Five products (B is contiguous, so the vec4 variant) and five exps: two rows, five calls each, times that add up to the total.
+    expect(prof!.dispatches).to.equal(10);
+    expect(prof!.kernels.map((r) => [r.shader, r.calls]).sort()).to.deep.equal([['matmulVec4', 5], ['unary', 5]]);
+    const sum = prof!.kernels.reduce((s, r) => s + r.ms, 0);
+    expect(prof!.totalMs).to.be.closeTo(sum, 1e-9);
+    expect(prof!.kernels.every((r) => r.ms > 0)).to.equal(true);
+    expect(prof!.kernels[0].ms).to.be.at.least(prof!.kernels[1].ms); // sorted by time
+    // The dispatch cap names the call, and the engine keeps working after it.
+    const capped = await engine.profileKernels(work(3), 4).then(() => '', (e: Error) => e.message);
+    expect(capped).to.match(/profileKernels: more than 4 dispatches/);
+    const tooMany = await engine.profileKernels(work(1), 5000).then(() => '', (e: Error) => e.message);
+    expect(tooMany).to.match(/profileKernels: the pass cap must be an integer in \[1, 2048\], got 5000/);
+    const s = engine.tidy(() => a.sum());
+    expect(Number.isFinite(await s.item())).to.equal(true);
+    expect(engine.deviceErrors).to.deep.equal([]);
+    s.dispose();
+    a.dispose();
+  });
+
   it('submits every dispatchesPerSubmit dispatches', async function () {
     const other = await newEngine({ dispatchesPerSubmit: 8 });
     try {
