@@ -34,7 +34,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>; // (B, H, Tq, 2): m, log l
 
 override WG: u32 = 64; // query rows per workgroup
-override BK: u32 = 16; // keys per staged tile, a multiple of 4
+override BK: u32 = 16; // keys per staged tile, a multiple of 8
 override D4: u32 = 16; // ceil(D / 4), <= 32: sizes the staged tiles
 override FIXED_D: bool = false;
 override CAUSAL: bool = false;
@@ -46,6 +46,9 @@ const LOWEST: f32 = -3.4028234e38;
 
 var<workgroup> ks: array<vec4<f32>, BK * D4>;
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
+// This invocation's query row (pre-scaled) and output accumulator.
+var<private> qr: array<vec4<f32>, DMAX4>;
+var<private> acc: array<vec4<f32>, DMAX4>;
 
 // Four features from `base + 4c`, zero past D (so padded lanes add nothing to dot products).
 fn hsum(x: vec4<f32>) -> f32 { return (x.x + x.y) + (x.z + x.w); }
@@ -58,6 +61,28 @@ fn score(raw: f32, kj: u32, rowLim: u32, mBase: u32) -> f32 {
   if (MASK_MODE == 1u) { if (msk[mBase + kc * p.mSK] == M(0)) { sc = p.fill; } }
   if (MASK_MODE == 2u) { sc += f32(msk[mBase + kc * p.mSK]); }
   return sc;
+}
+
+// Raw scores of the four staged keys from ks[b0]: each query element loaded feeds four FMAs.
+fn dots(b0: u32, nd4: u32) -> vec4<f32> {
+  var d0 = vec4<f32>(0.0);
+  var d1 = vec4<f32>(0.0);
+  var d2 = vec4<f32>(0.0);
+  var d3 = vec4<f32>(0.0);
+  for (var c = 0u; c < nd4; c++) {
+    let qc = qr[c];
+    d0 = fma(qc, ks[b0 + c], d0);
+    d1 = fma(qc, ks[b0 + nd4 + c], d1);
+    d2 = fma(qc, ks[b0 + 2u * nd4 + c], d2);
+    d3 = fma(qc, ks[b0 + 3u * nd4 + c], d3);
+  }
+  return vec4<f32>(hsum(d0), hsum(d1), hsum(d2), hsum(d3));
+}
+
+// The masked scores of keys kj..kj+3.
+fn masked(raw: vec4<f32>, kj: u32, rowLim: u32, mBase: u32) -> vec4<f32> {
+  return vec4<f32>(score(raw.x, kj, rowLim, mBase), score(raw.y, kj + 1u, rowLim, mBase),
+                   score(raw.z, kj + 2u, rowLim, mBase), score(raw.w, kj + 3u, rowLim, mBase));
 }
 
 fn ldq(base: u32, c: u32) -> vec4<f32> {
@@ -107,8 +132,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let kBase = p.kOff + b * p.kSB + h * p.kSH;
   let vBase = p.vOff + b * p.vSB + h * p.vSH;
   let mBase = p.mOff + b * p.mSB + h * p.mSH + ic * p.mSQ;
-  var qr: array<vec4<f32>, DMAX4>;
-  var acc: array<vec4<f32>, DMAX4>;
   for (var c = 0u; c < nd4; c++) {
     qr[c] = ldq(qBase, c) * p.scale;
     acc[c] = vec4<f32>(0.0);
@@ -127,37 +150,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       vs[e] = ldv(vBase + j * p.vST, c);
     }
     workgroupBarrier();
-    // Four keys at a time: each row element loaded feeds four FMAs, and the scores stay in a vec4
-    // (a private array indexed in a loop would live in per-lane scratch memory on lavapipe).
-    for (var j0 = 0u; j0 < BK; j0 += 4u) {
-      var d0 = vec4<f32>(0.0);
-      var d1 = vec4<f32>(0.0);
-      var d2 = vec4<f32>(0.0);
-      var d3 = vec4<f32>(0.0);
+    // Eight keys per step: their scores stay in two vec4 (a private array indexed in a loop would live
+    // in per-lane scratch memory on lavapipe), and the accumulator is rescaled and updated once per
+    // step, so each read-modify-write of acc[c] carries eight FMAs.
+    for (var j0 = 0u; j0 < BK; j0 += 8u) {
+      let kj = k0 + j0;
+      let sa = masked(dots(j0 * nd4, nd4), kj, rowLim, mBase);
+      let sb = masked(dots((j0 + 4u) * nd4, nd4), kj + 4u, rowLim, mBase);
+      let va = vec4<u32>(kj) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.Tk);
+      let vb = vec4<u32>(kj + 4u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.Tk);
+      let mx = max(select(vec4<f32>(LOWEST), sa, va), select(vec4<f32>(LOWEST), sb, vb));
+      let mNew = max(m, max(max(mx.x, mx.y), max(mx.z, mx.w)));
+      let alpha = exp(m - mNew);
+      let pa = select(vec4<f32>(0.0), exp(sa - mNew), va);
+      let pb = select(vec4<f32>(0.0), exp(sb - mNew), vb);
+      m = mNew;
+      l = l * alpha + hsum(pa) + hsum(pb);
       let b0 = j0 * nd4;
       for (var c = 0u; c < nd4; c++) {
-        let qc = qr[c];
-        d0 = fma(qc, ks[b0 + c], d0);
-        d1 = fma(qc, ks[b0 + nd4 + c], d1);
-        d2 = fma(qc, ks[b0 + 2u * nd4 + c], d2);
-        d3 = fma(qc, ks[b0 + 3u * nd4 + c], d3);
-      }
-      let kj = k0 + j0;
-      let sv = vec4<f32>(score(hsum(d0), kj, rowLim, mBase), score(hsum(d1), kj + 1u, rowLim, mBase),
-                         score(hsum(d2), kj + 2u, rowLim, mBase), score(hsum(d3), kj + 3u, rowLim, mBase));
-      let valid = vec4<u32>(kj) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.Tk);
-      let sm = select(vec4<f32>(LOWEST), sv, valid);
-      let mNew = max(m, max(max(sm.x, sm.y), max(sm.z, sm.w)));
-      let alpha = exp(m - mNew);
-      let pv = select(vec4<f32>(0.0), exp(sv - mNew), valid);
-      m = mNew;
-      l = l * alpha + (pv.x + pv.y) + (pv.z + pv.w);
-      for (var c = 0u; c < nd4; c++) {
         var a = acc[c] * alpha;
-        a = fma(vec4<f32>(pv.x), vs[b0 + c], a);
-        a = fma(vec4<f32>(pv.y), vs[b0 + nd4 + c], a);
-        a = fma(vec4<f32>(pv.z), vs[b0 + 2u * nd4 + c], a);
-        a = fma(vec4<f32>(pv.w), vs[b0 + 3u * nd4 + c], a);
+        a = fma(vec4<f32>(pa.x), vs[b0 + c], a);
+        a = fma(vec4<f32>(pa.y), vs[b0 + nd4 + c], a);
+        a = fma(vec4<f32>(pa.z), vs[b0 + 2u * nd4 + c], a);
+        a = fma(vec4<f32>(pa.w), vs[b0 + 3u * nd4 + c], a);
+        a = fma(vec4<f32>(pb.x), vs[b0 + 4u * nd4 + c], a);
+        a = fma(vec4<f32>(pb.y), vs[b0 + 5u * nd4 + c], a);
+        a = fma(vec4<f32>(pb.z), vs[b0 + 6u * nd4 + c], a);
+        a = fma(vec4<f32>(pb.w), vs[b0 + 7u * nd4 + c], a);
         acc[c] = a;
       }
     }

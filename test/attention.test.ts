@@ -106,12 +106,13 @@ describe('fused attention', function () {
   });
 
   itNoLeak('tile sizes do not change the result', async () => {
-    const prev = setFlashAttentionTiles({ queryRows: 8, keyRows: 16, stage: 4 });
+    const prev = setFlashAttentionTiles({ queryRows: 8, keyRows: 16, stage: 8 });
     try {
       await compare({ B: 1, H: 2, Tq: 21, Tk: 37, D: 16, causal: true }, 80);
     } finally {
       setFlashAttentionTiles(prev);
     }
+    expect(() => setFlashAttentionTiles({ stage: 4 })).to.throw(/stage must be a power of two in \[8, 64\], got 4/);
   });
 
   itNoLeak('f16 forward matches the f32 composed path within f16 tolerance', async function () {

@@ -43,8 +43,10 @@ export function setFlashAttentionTiles(t: Partial<FlashAttentionTiles>): FlashAt
   const prev = tiles;
   const next = { ...tiles, ...t };
   for (const [name, v] of Object.entries(next)) {
-    if (!Number.isInteger(v) || v < (name === 'stage' ? 4 : 1) || (v & (v - 1)) !== 0 || v > (name === 'stage' ? 64 : 256)) {
-      throw new RangeArgumentError(`setFlashAttentionTiles: ${name} must be a power of two in [${name === 'stage' ? 4 : 1}, ${name === 'stage' ? 64 : 256}], got ${v}`);
+    // The forward kernel reads staged keys 8 at a time, so a stage holds at least 8.
+    const [lo, hi] = name === 'stage' ? [8, 64] : [1, 256];
+    if (!Number.isInteger(v) || v < lo || (v & (v - 1)) !== 0 || v > hi) {
+      throw new RangeArgumentError(`setFlashAttentionTiles: ${name} must be a power of two in [${lo}, ${hi}], got ${v}`);
     }
   }
   tiles = next;
@@ -122,8 +124,9 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, options: FlashAt
   const d4 = Math.ceil(D / 4);
   const stageCap = engine.caps.limits.maxComputeWorkgroupStorageSize || 16384;
   // Two staged tiles of `stage` rows of d4 vec4<f32> (plus three f32 per row in the dK/dV kernel).
+  // 8 rows always fit: 2 * 8 * (32 * 16 + 8) bytes at D = 128 is far below WebGPU's 16 KiB minimum.
   let stage = tiles.stage;
-  while (stage > 4 && 2 * stage * (d4 * 16 + 8) > stageCap) stage /= 2;
+  while (stage > 8 && 2 * stage * (d4 * 16 + 8) > stageCap) stage /= 2;
   // Two workgroup sizes per kernel at most (each is a pipeline to compile): 16 for short sequences.
   const qRows = Tq <= 16 ? Math.min(16, tiles.queryRows) : tiles.queryRows;
   const kRows = Tk <= 16 ? Math.min(16, tiles.keyRows) : tiles.keyRows;
