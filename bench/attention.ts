@@ -13,6 +13,18 @@ export interface AttentionBenchRow {
   shape: string;
   msPerCall: number;
   gflops?: number;
+  /** GPU memory one call holds at its peak above what was live before it: the composed path's T² scores. */
+  peakMiB?: number;
+}
+
+/** Peak MiB of one call (what it creates, until its results are disposed) above the bytes live before. */
+async function peakMiB(engine: Engine, fn: () => Tensor[]): Promise<number> {
+  await engine.sync();
+  const before = engine.memory().liveBytes;
+  engine.resetPeakMemory();
+  engine.tidy(fn).forEach((t) => t.dispose());
+  await engine.sync();
+  return (engine.memory().peakBytes - before) / 2 ** 20;
 }
 
 /** Median ms per call (bench/timing.ts), disposing what each call returns. */
@@ -53,18 +65,16 @@ export async function benchAttention(engine: Engine, add: (row: AttentionBenchRo
     const flops = 4 * B * H * T * T * D;
     const iters = itersFor(T, opts.small);
     for (const [name, fn] of impls) {
-      const fwd = await time(engine, () => [engine.noGrad(() => fn(q, k, v))], iters);
-      add({ name: `attention ${name} fwd T=${T}`, shape, msPerCall: fwd, gflops: flops / fwd / 1e6 });
-      const both = await time(
-        engine,
-        () => {
-          const o = fn(q, k, v);
-          const grads = engine.autogradGrad(o, [q, k, v], { gradOutput: g });
-          return [o, ...grads.filter((x): x is Tensor => x !== null)];
-        },
-        iters,
-      );
-      add({ name: `attention ${name} fwd+bwd T=${T}`, shape, msPerCall: both, gflops: (3.5 * flops) / both / 1e6 });
+      const forward = () => [engine.noGrad(() => fn(q, k, v))];
+      const fwd = await time(engine, forward, iters);
+      add({ name: `attention ${name} fwd T=${T}`, shape, msPerCall: fwd, gflops: flops / fwd / 1e6, peakMiB: await peakMiB(engine, forward) });
+      const forwardBackward = () => {
+        const o = fn(q, k, v);
+        const grads = engine.autogradGrad(o, [q, k, v], { gradOutput: g });
+        return [o, ...grads.filter((x): x is Tensor => x !== null)];
+      };
+      const both = await time(engine, forwardBackward, iters);
+      add({ name: `attention ${name} fwd+bwd T=${T}`, shape, msPerCall: both, gflops: (3.5 * flops) / both / 1e6, peakMiB: await peakMiB(engine, forwardBackward) });
     }
     for (const t of [q, k, v, g]) t.dispose();
   }

@@ -14,6 +14,8 @@ export interface Row {
   ceiling?: number;
   /** Shape or setting, for the reader. */
   shape?: string;
+  /** GPU memory one call holds at its peak, above what was live before it (MiB). */
+  peakMiB?: number;
 }
 
 export const PEERS = ['tfjs', 'ort', 'jaxjs'] as const;
@@ -64,12 +66,12 @@ export function fmt(x: number | undefined): string {
   return x.toPrecision(3);
 }
 
-export const TABLE_HEADER = ['name', 'shape', 'unit', 'kiln', '%ceil', 'kiln gpu', 'tfjs', 'k/tfjs', 'ort', 'k/ort', 'jaxjs', 'k/jaxjs'];
-const WIDTHS = [34, 22, 9, 9, 6, 9, 9, 7, 9, 7, 9, 7];
+export const TABLE_HEADER = ['name', 'shape', 'unit', 'kiln', '%ceil', 'kiln gpu', 'peak MiB', 'tfjs', 'k/tfjs', 'ort', 'k/ort', 'jaxjs', 'k/jaxjs'];
+const WIDTHS = [34, 22, 9, 9, 6, 9, 9, 9, 7, 9, 7, 9, 7];
 
 export function tableCells(row: Row): string[] {
   const pct = row.ceiling ? `${((100 * row.kiln) / row.ceiling).toFixed(0)}%` : '-';
-  const cells = [row.name, row.shape ?? '', row.unit, fmt(row.kiln), pct, fmt(row.gpu)];
+  const cells = [row.name, row.shape ?? '', row.unit, fmt(row.kiln), pct, fmt(row.gpu), fmt(row.peakMiB)];
   for (const p of PEERS) {
     const r = ratio(row, p);
     cells.push(fmt(row[p]), r === undefined ? '-' : `${r.toFixed(2)}x`);

@@ -149,9 +149,14 @@ async function main(): Promise<void> {
   console.log(`  (core group: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
 
   // The older groups report ms per call (and attention GFLOP/s): keep their names, convert to rates.
-  type Legacy = { name: string; shape: string; msPerCall: number; gflops?: number };
+  type Legacy = { name: string; shape: string; msPerCall: number; gflops?: number; peakMiB?: number };
   const legacy = (r: Legacy) =>
-    add(r.gflops !== undefined ? { name: r.name, shape: r.shape, unit: 'GFLOP/s', kiln: r.gflops, ceiling: ceilings.fmaGflops } : { name: r.name, shape: r.shape, unit: 'calls/s', kiln: 1000 / r.msPerCall });
+    add({
+      name: r.name,
+      shape: r.shape,
+      peakMiB: r.peakMiB,
+      ...(r.gflops !== undefined ? { unit: 'GFLOP/s', kiln: r.gflops, ceiling: ceilings.fmaGflops } : { unit: 'calls/s', kiln: 1000 / r.msPerCall }),
+    });
   const groups: [string, (e: Engine, add: (r: Legacy) => void, o: { small: boolean }) => Promise<void>][] = [
     ['router', benchRouter],
     ['moe', benchMoE],

@@ -275,6 +275,11 @@ export class Engine {
     return this.pool.info();
   }
 
+  /** Start `memory().peakBytes` again from the bytes live now (PyTorch's `reset_peak_memory_stats`). */
+  resetPeakMemory(): void {
+    this.pool.resetPeak();
+  }
+
   /**
    * Run `fn`, then dispose every tensor it created except those it returns (a tensor, or tensors
    * inside arrays and plain objects) and those passed to `keep`. Nested tidies are allowed.

@@ -229,6 +229,8 @@ describe('bench: rows', function () {
     expect(t[1]).to.match(/3\.00x/);
     expect(t[0]).to.match(/kiln gpu/);
     expect(formatTable([{ ...row, gpu: 7.25 }]).split('\n')[1]).to.match(/ 7\.25 /); // the GPU-timestamp rate
+    expect(t[0]).to.match(/peak MiB/);
+    expect(formatTable([{ ...row, peakMiB: 48.5 }]).split('\n')[1]).to.match(/ 48\.50 /);
     expect(fmt(undefined)).to.equal('-');
     expect(fmt(1234.5)).to.equal('1235');
     expect(median([3, 1, 2])).to.equal(2);

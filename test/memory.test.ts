@@ -167,8 +167,8 @@ describe('memory', function () {
     expect(live()).to.equal(base);
   });
 
-  it('reports peak bytes at least as large as any live size', function () {
-    engine.pool.resetPeak();
+  it('reports peak bytes at least as large as any live size, until resetPeakMemory', function () {
+    engine.resetPeakMemory();
     const before = engine.memory();
     const t = engine.zeros([1024, 64]);
     const during = engine.memory();
@@ -177,5 +177,7 @@ describe('memory', function () {
     expect(during.liveBytes - before.liveBytes).to.be.at.least(1024 * 64 * 4);
     expect(after.peakBytes).to.be.at.least(during.liveBytes);
     expect(after.liveBytes).to.equal(before.liveBytes);
+    engine.resetPeakMemory();
+    expect(engine.memory().peakBytes).to.equal(before.liveBytes);
   });
 });
