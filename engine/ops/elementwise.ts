@@ -10,7 +10,7 @@ import { broadcastShapes, sameShape } from '../shape.js';
 import { Tensor, type TensorOrScalar } from '../tensor.js';
 import { requireF16 } from './creation.js';
 import { BINARY_CODE, FUSED_GRAD_CODE, UNARY, UNARY_CODE, type BinaryName, type UnaryName, type UnaryRow } from './elementwise-table.js';
-import { broadcastStrides, computeType, ELEMENTS_PER_INVOCATION, elementwiseGrid, empty, requireFloat, requireRank, requireSameDtype, unbroadcast } from './util.js';
+import { broadcastStrides, computeType, elementwiseGrid, empty, requireFloat, requireRank, requireSameDtype, unbroadcast } from './util.js';
 
 /** Launch the unary kernel: out = f(x) elementwise, contiguous. */
 function unaryKernel(x: Tensor, code: number, alpha = 0, beta = 0, outDtype: DType = x.dtype): Tensor {
@@ -253,17 +253,19 @@ export function where(condition: Tensor, a: TensorOrScalar, b: TensorOrScalar): 
   const shape = broadcastShapes('where', condition.shape, ta.shape, tb.shape);
   const out = empty(engine, shape, ta.dtype);
   if (out.size > 0) {
+    const full = (t: Tensor) => sameShape(t.shape, shape) && t.isContiguous();
+    const aligned = full(condition) && full(ta) && full(tb) && ta.offset % 4 === 0 && tb.offset % 4 === 0;
     engine.run({
       shader: 'where',
       types: { T: ta.dtype, K: condition.dtype },
-      constants: { ELEMS: ELEMENTS_PER_INVOCATION },
+      // Four elements (one vec4) per invocation, as elementwiseGrid sizes it.
+      constants: { ALIGNED: aligned, RANK: shape.length },
       params: new Params()
         .vec4u(shape)
         .vec4u(broadcastStrides(condition, shape))
         .vec4u(broadcastStrides(ta, shape))
         .vec4u(broadcastStrides(tb, shape))
         .u32(out.size)
-        .u32(shape.length)
         .u32(condition.offset)
         .u32(ta.offset)
         .u32(tb.offset)

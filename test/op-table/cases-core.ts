@@ -230,6 +230,12 @@ export const coreCases = {
     { inputs: [{ shape: [5, 1], values: { int: [0, 2] }, dtype: 'i32' }, { shape: [1, 6] }, { shape: [] }], run: (e, c, a, b) => e.where(c, a, b), ref: (c, a, b) => zip3(c, a, b, (k, x, y) => (k ? x : y)) },
     { inputs: [{ shape: [45, 65] }, { shape: [45, 65] }], grad: false, run: (e, a, b) => e.where(a.gt(0), a, b), ref: (a, b) => zip(a, b, (x, y) => (x > 0 ? x : y)) },
     { inputs: [{ shape: [4, 5] }], run: (e, a) => a.where(a.lt(0.3), 0), ref: (a) => map(a, (x) => (x < 0.3 ? x : 0)) },
+    // The kernel's paths: rows of 7 cross vec4 lanes (an attention mask's broadcast), strided and
+    // offset views, all contiguous (whole vec4 loads; 15 elements leave lanes past n), a last dim < 4.
+    { inputs: [{ shape: [1, 1, 5, 7], values: { int: [0, 2] }, dtype: 'u32' }, { shape: [2, 3, 5, 7] }, { shape: [] }], run: (e, c, a, b) => e.where(c, a, b), ref: (c, a, b) => zip3(c, a, b, (k, x, y) => (k ? x : y)) },
+    { inputs: [{ shape: [5, 6], values: { int: [0, 2] }, dtype: 'i32', layout: 'offset' }, { shape: [5, 6], layout: 'transposed' }, { shape: [5, 6], layout: 'strided' }], run: (e, c, a, b) => e.where(c, a, b), ref: (c, a, b) => zip3(c, a, b, (k, x, y) => (k ? x : y)) },
+    { inputs: [{ shape: [3, 5], values: { int: [0, 2] }, dtype: 'u32' }, { shape: [3, 5] }, { shape: [3, 5] }], run: (e, c, a, b) => e.where(c, a, b), ref: (c, a, b) => zip3(c, a, b, (k, x, y) => (k ? x : y)) },
+    { inputs: [{ shape: [6, 1], values: { int: [0, 2] }, dtype: 'u32' }, { shape: [6, 3] }, { shape: [3] }], run: (e, c, a, b) => e.where(c, a, b), ref: (c, a, b) => zip3(c, a, b, (k, x, y) => (k ? x : y)) },
   ],
   eq: comparison((a, b) => a.eq(b), (x, y) => BINARY.eq.reference(x, y) === 1),
   ne: comparison((a, b) => a.ne(b), (x, y) => BINARY.ne.reference(x, y) === 1),
