@@ -1,7 +1,8 @@
 // Fused attention forward, FlashAttention-2 style: O = softmax(q k^T * scale + mask) v.
 // q (B, H, Tq, D), k and v (B, H, Tk, D), each addressed by offset + b*sB + h*sH + t*sT + d (the
-// feature dim contiguous). One workgroup owns WG consecutive query rows of one (b, h), one query row
-// per invocation: the row of q and its output accumulator live in registers, while BK-key tiles of K
+// feature dim contiguous). One workgroup owns WG * R consecutive query rows of one (b, h), R rows per
+// invocation (r * WG + lane): those rows of q and their output accumulators live in registers (or
+// lavapipe's per-lane memory), and each staged element loaded feeds all R, while BK-key tiles of K
 // and V are staged in workgroup memory and consumed with an online softmax (running max m and sum l,
 // rescaling the accumulator when the max grows). Writes O (contiguous) and per-row stats (m, log l),
 // so the log-sum-exp is L = m + log l. The two parts are kept apart because a fully masked row has
@@ -33,7 +34,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> o: array<T>;
 @group(0) @binding(6) var<storage, read_write> stats: array<f32>; // (B, H, Tq, 2): m, log l
 
-override WG: u32 = 64; // query rows per workgroup
+override WG: u32 = 64; // invocations per workgroup
+// Query rows per invocation (<= RMAX): each staged key or value element loaded feeds R rows.
+override R: u32 = 1;
 override BK: u32 = 16; // keys per staged tile, a multiple of 8
 override D4: u32 = 16; // ceil(D / 4), <= 32: sizes the staged tiles
 override FIXED_D: bool = false;
@@ -42,13 +45,14 @@ override SKIP: bool = false;
 override MASK_MODE: u32 = 0;
 
 const DMAX4: u32 = 32u; // head dims up to 128
+const RMAX: u32 = 4u;
 const LOWEST: f32 = -3.4028234e38;
 
 var<workgroup> ks: array<vec4<f32>, BK * D4>;
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
-// This invocation's query row (pre-scaled) and output accumulator.
-var<private> qr: array<vec4<f32>, DMAX4>;
-var<private> acc: array<vec4<f32>, DMAX4>;
+// This invocation's query rows (pre-scaled) and output accumulators: row r's features at r * DMAX4.
+var<private> qr: array<vec4<f32>, RMAX * DMAX4>;
+var<private> acc: array<vec4<f32>, RMAX * DMAX4>;
 
 // Four features from `base + 4c`, zero past D (so padded lanes add nothing to dot products).
 fn hsum(x: vec4<f32>) -> f32 { return (x.x + x.y) + (x.z + x.w); }
@@ -61,22 +65,6 @@ fn score(raw: f32, kj: u32, rowLim: u32, mBase: u32) -> f32 {
   if (MASK_MODE == 1u) { if (msk[mBase + kc * p.mSK] == M(0)) { sc = p.fill; } }
   if (MASK_MODE == 2u) { sc += f32(msk[mBase + kc * p.mSK]); }
   return sc;
-}
-
-// Raw scores of the four staged keys from ks[b0]: each query element loaded feeds four FMAs.
-fn dots(b0: u32, nd4: u32) -> vec4<f32> {
-  var d0 = vec4<f32>(0.0);
-  var d1 = vec4<f32>(0.0);
-  var d2 = vec4<f32>(0.0);
-  var d3 = vec4<f32>(0.0);
-  for (var c = 0u; c < nd4; c++) {
-    let qc = qr[c];
-    d0 = fma(qc, ks[b0 + c], d0);
-    d1 = fma(qc, ks[b0 + nd4 + c], d1);
-    d2 = fma(qc, ks[b0 + 2u * nd4 + c], d2);
-    d3 = fma(qc, ks[b0 + 3u * nd4 + c], d3);
-  }
-  return vec4<f32>(hsum(d0), hsum(d1), hsum(d2), hsum(d3));
 }
 
 // The masked scores of keys kj..kj+3.
@@ -124,23 +112,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let qt = gg % p.qTiles;
   let b = bh / p.H;
   let h = bh % p.H;
-  let i = qt * WG + lid.x;
-  let rowLive = live && i < p.Tq;
-  let ic = min(i, p.Tq - 1u);
-
-  let qBase = p.qOff + b * p.qSB + h * p.qSH + ic * p.qST;
+  let rows0 = qt * WG * R; // the tile's first row; this invocation's rows are rows0 + r * WG + lid.x
+  let qBase = p.qOff + b * p.qSB + h * p.qSH;
   let kBase = p.kOff + b * p.kSB + h * p.kSH;
   let vBase = p.vOff + b * p.vSB + h * p.vSH;
-  let mBase = p.mOff + b * p.mSB + h * p.mSH + ic * p.mSQ;
-  for (var c = 0u; c < nd4; c++) {
-    qr[c] = ldq(qBase, c) * p.scale;
-    acc[c] = vec4<f32>(0.0);
+  var rowLim: array<u32, RMAX>; // the last key row r may see (causal)
+  var mBase: array<u32, RMAX>;
+  var m: array<f32, RMAX>;
+  var l: array<f32, RMAX>;
+  for (var r = 0u; r < R; r++) {
+    let ic = min(rows0 + r * WG + lid.x, p.Tq - 1u);
+    rowLim[r] = ic + p.causalOff;
+    mBase[r] = p.mOff + b * p.mSB + h * p.mSH + ic * p.mSQ;
+    m[r] = LOWEST;
+    l[r] = 0.0;
+    for (var c = 0u; c < nd4; c++) {
+      qr[r * DMAX4 + c] = ldq(qBase + ic * p.qST, c) * p.scale;
+      acc[r * DMAX4 + c] = vec4<f32>(0.0);
+    }
   }
-  var m = LOWEST;
-  var l = 0.0;
-  let rowLim = ic + p.causalOff; // the last key this row may see (causal)
   var kEnd = p.Tk;
-  if (SKIP) { kEnd = min(p.Tk, min(qt * WG + WG, p.Tq) + p.causalOff); }
+  if (SKIP) { kEnd = min(p.Tk, min(rows0 + WG * R, p.Tq) + p.causalOff); }
 
   for (var k0 = 0u; k0 < kEnd; k0 += BK) {
     for (var e = lid.x; e < BK * nd4; e += WG) {
@@ -150,51 +142,91 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       vs[e] = ldv(vBase + j * p.vST, c);
     }
     workgroupBarrier();
-    // Eight keys per step: their scores stay in two vec4 (a private array indexed in a loop would live
-    // in per-lane scratch memory on lavapipe), and the accumulator is rescaled and updated once per
-    // step, so each read-modify-write of acc[c] carries eight FMAs.
+    // Eight keys per step: their scores stay in vec4s (a private array indexed in a loop would live
+    // in per-lane scratch memory on lavapipe; the r loops have constant bounds and unroll), and the
+    // accumulators are rescaled and updated once per step, so each read-modify-write of acc carries
+    // eight FMAs, and each staged element loaded feeds R rows.
     for (var j0 = 0u; j0 < BK; j0 += 8u) {
       let kj = k0 + j0;
-      let sa = masked(dots(j0 * nd4, nd4), kj, rowLim, mBase);
-      let sb = masked(dots((j0 + 4u) * nd4, nd4), kj + 4u, rowLim, mBase);
+      let b0 = j0 * nd4;
+      var sa: array<vec4<f32>, RMAX>;
+      var sb: array<vec4<f32>, RMAX>;
+      for (var r = 0u; r < R; r++) {
+        sa[r] = vec4<f32>(0.0);
+        sb[r] = vec4<f32>(0.0);
+      }
+      for (var c = 0u; c < nd4; c++) {
+        let k0c = ks[b0 + c];
+        let k1c = ks[b0 + nd4 + c];
+        let k2c = ks[b0 + 2u * nd4 + c];
+        let k3c = ks[b0 + 3u * nd4 + c];
+        let k4c = ks[b0 + 4u * nd4 + c];
+        let k5c = ks[b0 + 5u * nd4 + c];
+        let k6c = ks[b0 + 6u * nd4 + c];
+        let k7c = ks[b0 + 7u * nd4 + c];
+        for (var r = 0u; r < R; r++) {
+          let qc = qr[r * DMAX4 + c];
+          sa[r] += vec4<f32>(dot(qc, k0c), dot(qc, k1c), dot(qc, k2c), dot(qc, k3c));
+          sb[r] += vec4<f32>(dot(qc, k4c), dot(qc, k5c), dot(qc, k6c), dot(qc, k7c));
+        }
+      }
       let va = vec4<u32>(kj) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.Tk);
       let vb = vec4<u32>(kj + 4u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.Tk);
-      let mx = max(select(vec4<f32>(LOWEST), sa, va), select(vec4<f32>(LOWEST), sb, vb));
-      let mNew = max(m, max(max(mx.x, mx.y), max(mx.z, mx.w)));
-      let alpha = exp(m - mNew);
-      let pa = select(vec4<f32>(0.0), exp(sa - mNew), va);
-      let pb = select(vec4<f32>(0.0), exp(sb - mNew), vb);
-      m = mNew;
-      l = l * alpha + hsum(pa) + hsum(pb);
-      let b0 = j0 * nd4;
+      var pa: array<vec4<f32>, RMAX>;
+      var pb: array<vec4<f32>, RMAX>;
+      var alpha: array<f32, RMAX>;
+      for (var r = 0u; r < R; r++) {
+        let xa = masked(sa[r], kj, rowLim[r], mBase[r]);
+        let xb = masked(sb[r], kj + 4u, rowLim[r], mBase[r]);
+        let mx = max(select(vec4<f32>(LOWEST), xa, va), select(vec4<f32>(LOWEST), xb, vb));
+        let mNew = max(m[r], max(max(mx.x, mx.y), max(mx.z, mx.w)));
+        alpha[r] = exp(m[r] - mNew);
+        pa[r] = select(vec4<f32>(0.0), exp(xa - mNew), va);
+        pb[r] = select(vec4<f32>(0.0), exp(xb - mNew), vb);
+        m[r] = mNew;
+        l[r] = l[r] * alpha[r] + hsum(pa[r]) + hsum(pb[r]);
+      }
       for (var c = 0u; c < nd4; c++) {
-        var a = acc[c] * alpha;
-        a = fma(vec4<f32>(pa.x), vs[b0 + c], a);
-        a = fma(vec4<f32>(pa.y), vs[b0 + nd4 + c], a);
-        a = fma(vec4<f32>(pa.z), vs[b0 + 2u * nd4 + c], a);
-        a = fma(vec4<f32>(pa.w), vs[b0 + 3u * nd4 + c], a);
-        a = fma(vec4<f32>(pb.x), vs[b0 + 4u * nd4 + c], a);
-        a = fma(vec4<f32>(pb.y), vs[b0 + 5u * nd4 + c], a);
-        a = fma(vec4<f32>(pb.z), vs[b0 + 6u * nd4 + c], a);
-        a = fma(vec4<f32>(pb.w), vs[b0 + 7u * nd4 + c], a);
-        acc[c] = a;
+        let v0c = vs[b0 + c];
+        let v1c = vs[b0 + nd4 + c];
+        let v2c = vs[b0 + 2u * nd4 + c];
+        let v3c = vs[b0 + 3u * nd4 + c];
+        let v4c = vs[b0 + 4u * nd4 + c];
+        let v5c = vs[b0 + 5u * nd4 + c];
+        let v6c = vs[b0 + 6u * nd4 + c];
+        let v7c = vs[b0 + 7u * nd4 + c];
+        for (var r = 0u; r < R; r++) {
+          var a = acc[r * DMAX4 + c] * alpha[r];
+          a = fma(vec4<f32>(pa[r].x), v0c, a);
+          a = fma(vec4<f32>(pa[r].y), v1c, a);
+          a = fma(vec4<f32>(pa[r].z), v2c, a);
+          a = fma(vec4<f32>(pa[r].w), v3c, a);
+          a = fma(vec4<f32>(pb[r].x), v4c, a);
+          a = fma(vec4<f32>(pb[r].y), v5c, a);
+          a = fma(vec4<f32>(pb[r].z), v6c, a);
+          a = fma(vec4<f32>(pb[r].w), v7c, a);
+          acc[r * DMAX4 + c] = a;
+        }
       }
     }
     workgroupBarrier();
   }
 
-  if (rowLive) {
-    let row = (b * p.H + h) * p.Tq + i;
-    let inv = 1.0 / l;
-    let ob = row * p.D;
-    for (var c = 0u; c < nd4; c++) {
-      let a = acc[c] * inv;
-      for (var e = 0u; e < 4u; e++) {
-        let d = c * 4u + e;
-        if (d < p.D) { o[ob + d] = T(a[e]); }
+  for (var r = 0u; r < R; r++) {
+    let i = rows0 + r * WG + lid.x;
+    if (live && i < p.Tq) {
+      let row = (b * p.H + h) * p.Tq + i;
+      let inv = 1.0 / l[r];
+      let ob = row * p.D;
+      for (var c = 0u; c < nd4; c++) {
+        let a = acc[r * DMAX4 + c] * inv;
+        for (var e = 0u; e < 4u; e++) {
+          let d = c * 4u + e;
+          if (d < p.D) { o[ob + d] = T(a[e]); }
+        }
       }
+      stats[row * 2u] = m[r];
+      stats[row * 2u + 1u] = log(l[r]);
     }
-    stats[row * 2u] = m;
-    stats[row * 2u + 1u] = log(l);
   }
 }

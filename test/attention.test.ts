@@ -115,6 +115,23 @@ describe('fused attention', function () {
     expect(() => setFlashAttentionTiles({ stage: 4 })).to.throw(/stage must be a power of two in \[8, 64\], got 4/);
   });
 
+  itNoLeak('forward rows per invocation (1, 2, 4) do not change the result, with ragged tiles and every mask kind', async () => {
+    let seed = 85;
+    for (const forwardRows of [1, 2, 4]) {
+      // 8-row workgroups: 37 queries leave a ragged last tile of every row count.
+      const prev = setFlashAttentionTiles({ queryRows: 8, forwardRows });
+      try {
+        // Each case compiles its own pipelines (seconds each on lavapipe): one per mask kind spread over R.
+        if (forwardRows !== 2) await compare({ B: 2, H: 2, Tq: 37, Tk: 37, D: 16, causal: true, pad: padRows(2, 37) }, seed++);
+        if (forwardRows !== 1) await compare({ B: 1, H: 2, Tq: 21, Tk: 45, D: 12, causal: true }, seed++);
+        if (forwardRows === 4) await compare({ B: 1, H: 1, Tq: 29, Tk: 19, D: 8, additive: true }, seed++);
+      } finally {
+        setFlashAttentionTiles(prev);
+      }
+    }
+    expect(() => setFlashAttentionTiles({ forwardRows: 3 })).to.throw(/forwardRows must be 0 \(by adapter\), 1, 2 or 4, got 3/);
+  });
+
   itNoLeak('f16 forward matches the f32 composed path within f16 tolerance', async function () {
     if (!engine.caps.shaderF16) return;
     const [B, H, T, D] = [2, 2, 17, 32];

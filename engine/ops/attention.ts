@@ -32,9 +32,15 @@ export interface FlashAttentionTiles {
   keyRows: number;
   /** Keys (forward, dQ) or queries (dK/dV) per tile staged in workgroup memory, before the memory cap. */
   stage: number;
+  /**
+   * Query rows each forward invocation owns (1, 2 or 4), so each staged key and value element
+   * loaded feeds that many rows; 0 chooses by adapter and length: on software adapters the most
+   * that keep a workgroup's rows within Tq, on GPUs 1 (their registers are the scarce resource).
+   */
+  forwardRows: number;
 }
 
-let tiles: FlashAttentionTiles = { queryRows: 64, keyRows: 64, stage: 16 };
+let tiles: FlashAttentionTiles = { queryRows: 64, keyRows: 64, stage: 16, forwardRows: 0 };
 /** Head dims up to 4x this compile with constant feature-loop bounds (faster; slow to compile above). */
 const fixedD4 = 16;
 
@@ -43,6 +49,10 @@ export function setFlashAttentionTiles(t: Partial<FlashAttentionTiles>): FlashAt
   const prev = tiles;
   const next = { ...tiles, ...t };
   for (const [name, v] of Object.entries(next)) {
+    if (name === 'forwardRows') {
+      if (![0, 1, 2, 4].includes(v)) throw new RangeArgumentError(`setFlashAttentionTiles: forwardRows must be 0 (by adapter), 1, 2 or 4, got ${v}`);
+      continue;
+    }
     // The forward kernel reads staged keys 8 at a time, so a stage holds at least 8.
     const [lo, hi] = name === 'stage' ? [8, 64] : [1, 256];
     if (!Number.isInteger(v) || v < lo || (v & (v - 1)) !== 0 || v > hi) {
@@ -149,16 +159,20 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, options: FlashAt
 
   const out = empty(engine, [B, H, Tq, D], q.dtype);
   const stats = empty(engine, [B, H, Tq, 2], 'f32'); // per row: max m, log of the sum l
-  const qTiles = Math.ceil(Tq / qRows);
-  const groups = B * H * qTiles;
-  if (groups > 0) {
+  // On a software adapter every row per invocation past the first reuses each staged element it
+  // loads (2.1x at T=512 on lavapipe with 4), but a workgroup's qRows * R rows should not outnumber
+  // the sequence's, or lanes idle: measured best R was 1 at T=64, 2 at 128 and 4 from 256 up.
+  const autoRows = engine.caps.isSoftware ? ([4, 2].find((r) => qRows * r <= Tq) ?? 1) : 1;
+  const forwardRows = tiles.forwardRows || autoRows;
+  const fwdTiles = Math.ceil(Tq / (qRows * forwardRows));
+  if (B * H * fwdTiles > 0) {
     engine.run({
       shader: 'attention',
       types,
-      constants: { ...constants, WG: qRows, BK: stage },
-      params: common(head()).u32(qTiles).finish(),
+      constants: { ...constants, WG: qRows, BK: stage, R: forwardRows },
+      params: common(head()).u32(fwdTiles).finish(),
       buffers: [qr.t.storage.buffer, kr.t.storage.buffer, vr.t.storage.buffer, (mask ?? qr.t).storage.buffer, out.storage.buffer, stats.storage.buffer],
-      grid: gridRows(engine, groups),
+      grid: gridRows(engine, B * H * fwdTiles),
     });
   }
 
@@ -189,6 +203,8 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, options: FlashAt
     let dq: Tensor | null = null;
     if (needQ) {
       dq = empty(engine, [B, H, Tq, D], q.dtype);
+      const qTiles = Math.ceil(Tq / qRows); // one query row per dQ invocation
+      const groups = B * H * qTiles;
       if (groups > 0) {
         engine.run({
           shader: 'attentionBwdDq',
