@@ -25,3 +25,5 @@ export * from './grouped-linear.js';
 export * from './distributions.js';
 export * from './mcts.js';
 export * from './constrained-decode.js';
+export * from './patching.js';
+export * from './attribution.js';

@@ -33,3 +33,4 @@ import './stats.test.js';
 import './regression.test.js';
 import './mcts.test.js';
 import './latent-models.test.js';
+import './attribution.test.js';
