@@ -3,6 +3,7 @@
 import type { Engine } from '../engine/index.js';
 import type { MethodFlags } from './flags.js';
 import * as cge from './cge/cli.js';
+import * as copyBiasPruning from './copy-bias-pruning/cli.js';
 import * as globalBatchLBL from './global-batch-lbl/cli.js';
 import * as jola from './jola/cli.js';
 import * as untrac from './untrac/cli.js';
@@ -22,6 +23,7 @@ export interface MethodEntry<C = any> {
 
 export const METHODS: Record<string, MethodEntry> = {
   cge,
+  'copy-bias-pruning': copyBiasPruning,
   'global-batch-lbl': globalBatchLBL,
   jola,
   untrac,

@@ -12,6 +12,8 @@ import { BENCH_FLAGS, BENCH_PEERS, benchHelp, parseBenchFlags } from '../bench/f
 import { UsageError, closest, kebab, methodCommand, methodHelp, methodsHelp, parseMethodFlags, type MethodFlags } from '../methods/flags.js';
 import { DEFAULTS as CGE_DEFAULTS } from '../methods/cge/config.js';
 import { FLAGS as CGE } from '../methods/cge/flags.js';
+import { DEFAULTS as CBP_DEFAULTS } from '../methods/copy-bias-pruning/config.js';
+import { FLAGS as CBP } from '../methods/copy-bias-pruning/flags.js';
 import { DEFAULTS as GBL_DEFAULTS, QUICK as GBL_QUICK, makeConfig as gblConfig } from '../methods/global-batch-lbl/config.js';
 import { FLAGS as GBL } from '../methods/global-batch-lbl/flags.js';
 import { MARKOV_DEFAULTS } from '../methods/global-batch-lbl/markov.js';
@@ -46,6 +48,7 @@ describe('CLI flags', function () {
   const cases: [string, MethodFlags<any>, object][] = [
     ['jola', JOLA, JOLA_DEFAULTS],
     ['cge', CGE, CGE_DEFAULTS],
+    ['copy-bias-pruning', CBP, CBP_DEFAULTS],
     ['global-batch-lbl', GBL, { ...GBL_DEFAULTS, markov: { ...MARKOV_DEFAULTS, ...GBL_DEFAULTS.markov } }],
     ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
     ['reward-calibration', RC, RC_DEFAULTS],

@@ -6,6 +6,7 @@ import './trainer.node.test.js';
 import './plot.node.test.js';
 import './corpora.node.test.js';
 import './method-cge.node.test.js';
+import './method-copy-bias-pruning.node.test.js';
 import './method-global-batch-lbl.node.test.js';
 import './method-jola.node.test.js';
 import './method-untrac.node.test.js';

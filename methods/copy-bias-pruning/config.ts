@@ -1,0 +1,121 @@
+// Typed configuration of the copy-bias pruning reproduction (spec: methods/copy-bias-pruning.md §3(d)
+// beside DESIGN.md). The ICL model of each seed is pretrained once (~10–15 minutes on a 2-core lavapipe
+// machine) and cached as a kiln checkpoint; methods/copy-bias-pruning/models ships the three seeds of the
+// default configuration, so the default run is attribution, pruning and evaluation only. QUICK is the
+// test preset: the cached seed-0 and seed-1 models, smaller probe and evaluation sets, fewer candidates.
+
+export interface ModelShape {
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  dFF: number;
+}
+
+export interface PretrainConfig {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  /** Share of F5 LOOKUP episodes (genuine copying). */
+  lookupShare: number;
+  /** Share of F6 CONSTANT episodes. */
+  constantShare: number;
+  /** Held-out query loss and accuracy every this many steps. */
+  evalEvery: number;
+  /** Held-out episodes (mixed families) for that check. */
+  heldout: number;
+}
+
+export type PruneScope = 'global' | 'perLayer';
+
+export interface CopyBiasConfig {
+  /** Each seed pretrains (or loads) its own model and draws its own probe and evaluation sets. */
+  seeds: number[];
+  model: ModelShape;
+  pretrain: PretrainConfig;
+  /** The copy-biased proxy set S_p: 4-shot F1 (vowel count) prompts whose gold label is not a demonstration label. */
+  probe: { nIG: number; nDev: number; nTest: number };
+  /** Integrated gradients: Riemann steps m (α_s = s/m, s = 1..m) and prompts per batched forward (m × that rows). */
+  ig: { steps: number; promptsPerBatch: number };
+  /**
+   * Candidate prunes (the spec's meta-optimisation): top-k by copying score for each k, across all layers
+   * ('global') and within each single layer ('perLayer'); the best proxy-dev accuracy wins (ties: fewer neurons).
+   */
+  prune: {
+    ks: number[];
+    scopes: PruneScope[];
+    /** Random prunes of the selected size (same per-layer counts) averaged into the control. */
+    randomDraws: number;
+    /** Also evaluate global top-k and random-k for every k on the proxy test and the 4-shot transfer tasks (the accuracy-vs-k plot). */
+    curve: boolean;
+  };
+  /** Transfer evaluation: prompts per (task, shot count). */
+  evaluation: { nPerTask: number; shots: number[] };
+  /** Task vectors: dummy queries averaged per demonstration set, and dev/test prompts per function (layer chosen on dev). */
+  taskVector: { dummyQueries: number; nDev: number; nTest: number };
+  /** Output folder of report.json and the plots (CLI). */
+  out: string;
+  /** Pretrained models are cached as kiln checkpoints `seed<S>-<hash of their configuration>` in this folder. */
+  cacheDir: string;
+}
+
+export const DEFAULTS: CopyBiasConfig = {
+  seeds: [0, 1, 2],
+  model: { dModel: 64, nLayers: 3, nHeads: 4, dFF: 256 },
+  pretrain: { steps: 700, batchSize: 32, lr: 3e-3, warmupSteps: 50, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 175, heldout: 300 },
+  probe: { nIG: 100, nDev: 100, nTest: 200 },
+  ig: { steps: 16, promptsPerBatch: 25 },
+  prune: { ks: [2, 4, 8, 16, 32, 64], scopes: ['global', 'perLayer'], randomDraws: 5, curve: true },
+  evaluation: { nPerTask: 200, shots: [1, 2, 4] },
+  taskVector: { dummyQueries: 2, nDev: 100, nTest: 200 },
+  out: 'runs/copy-bias-pruning',
+  cacheDir: 'methods/copy-bias-pruning/models',
+};
+
+/** The test preset: the cached seed-0 and seed-1 models of the default configuration, smaller sets. */
+export const QUICK: Partial<CopyBiasConfig> = {
+  seeds: [0, 1],
+  probe: { nIG: 50, nDev: 100, nTest: 150 },
+  prune: { ...DEFAULTS.prune, randomDraws: 3, curve: false },
+  evaluation: { nPerTask: 100, shots: [4] },
+  taskVector: { dummyQueries: 2, nDev: 50, nTest: 100 },
+};
+
+export function makeConfig(...overrides: Partial<CopyBiasConfig>[]): CopyBiasConfig {
+  const c: CopyBiasConfig = structuredClone(DEFAULTS);
+  for (const o of overrides) {
+    const { model, pretrain, probe, ig, prune, evaluation, taskVector, ...rest } = structuredClone(o);
+    Object.assign(c, rest);
+    Object.assign(c.model, model);
+    Object.assign(c.pretrain, pretrain);
+    Object.assign(c.probe, probe);
+    Object.assign(c.ig, ig);
+    Object.assign(c.prune, prune);
+    Object.assign(c.evaluation, evaluation);
+    Object.assign(c.taskVector, taskVector);
+  }
+  const posInt = (what: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`copy-bias-pruning: ${what} must be a positive integer, got ${v}`);
+  };
+  if (!c.seeds.length) throw new RangeError('copy-bias-pruning: at least one seed');
+  if (c.model.dModel % c.model.nHeads !== 0) throw new RangeError(`copy-bias-pruning: dModel ${c.model.dModel} is not divisible by nHeads ${c.model.nHeads}`);
+  for (const [k, v] of Object.entries(c.probe)) posInt(`probe.${k}`, v);
+  posInt('ig.steps', c.ig.steps);
+  posInt('ig.promptsPerBatch', c.ig.promptsPerBatch);
+  if (!c.prune.ks.length) throw new RangeError('copy-bias-pruning: prune.ks needs at least one k');
+  for (const k of c.prune.ks) {
+    posInt('prune.ks', k);
+    if (k > c.model.dFF) throw new RangeError(`copy-bias-pruning: k ${k} exceeds the ${c.model.dFF} neurons of one layer`);
+  }
+  if (!c.prune.scopes.length) throw new RangeError('copy-bias-pruning: prune.scopes needs at least one scope');
+  posInt('prune.randomDraws', c.prune.randomDraws);
+  for (const s of c.evaluation.shots) if (!(Number.isInteger(s) && s >= 1 && s <= 4)) throw new RangeError(`copy-bias-pruning: shots must be in 1..4, got ${s}`);
+  if (!c.evaluation.shots.includes(4)) throw new RangeError('copy-bias-pruning: evaluation.shots must include 4 (the main setting)');
+  posInt('evaluation.nPerTask', c.evaluation.nPerTask);
+  for (const [k, v] of Object.entries(c.taskVector)) posInt(`taskVector.${k}`, v);
+  if (!(c.pretrain.lookupShare >= 0 && c.pretrain.constantShare >= 0 && c.pretrain.lookupShare + c.pretrain.constantShare < 1)) {
+    throw new RangeError('copy-bias-pruning: lookupShare + constantShare must be in [0, 1)');
+  }
+  return c;
+}

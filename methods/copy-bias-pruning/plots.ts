@@ -1,0 +1,113 @@
+// Vega-Lite specs of the report's figures (rendered to SVG + PNG by nn/node/plot), the writer of
+// report.json + plots, and the summary table the CLI prints.
+import { join } from 'node:path';
+import { writeFileAtomic, writePlot } from '../../nn/node/index.js';
+import { TASKS, VARIANTS, type Report } from './run.js';
+
+const FONT = { font: 'DejaVu Sans, Helvetica, Arial, sans-serif' };
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+const VARIANT_LABEL = { base: 'unpruned', pruned: 'IG-pruned', randomPruned: 'random-pruned' } as const;
+
+/** 4-shot accuracy per task: bars base / IG-pruned / random-pruned (seed mean), per-seed points. */
+export function accuracySpec(report: Report): Record<string, unknown> {
+  const means = TASKS.flatMap((task) => VARIANTS.map((v) => ({ task, variant: VARIANT_LABEL[v], accuracy: report.iclAccuracy[task][v].mean })));
+  const seeds = TASKS.flatMap((task) => VARIANTS.flatMap((v) => report.iclAccuracy[task][v].perSeed.map((accuracy, i) => ({ task, variant: VARIANT_LABEL[v], accuracy, seed: report.config.seeds[i] }))));
+  const order = VARIANTS.map((v) => VARIANT_LABEL[v]);
+  const x = { field: 'task', type: 'nominal', sort: [...TASKS], title: null, axis: { labelAngle: 0 } };
+  const xOffset = { field: 'variant', type: 'nominal', sort: order };
+  const color = { field: 'variant', type: 'nominal', sort: order, title: null, scale: { scheme: 'tableau10' } };
+  return {
+    $schema: SCHEMA,
+    title: { text: '4-shot ICL accuracy per task', subtitle: ['vowels = proxy test; vowels…firstVowel: gold not a demo label (a copy is wrong); mixed: F1–F4 unrestricted; lookup: copying is right', 'bars: seed mean; points: seeds'] },
+    background: 'white',
+    padding: 12,
+    width: 560,
+    height: 300,
+    layer: [
+      { data: { values: means }, mark: 'bar', encoding: { x, xOffset, y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '%' }, title: 'accuracy' }, color } },
+      { data: { values: seeds }, mark: { type: 'point', filled: true, size: 18, color: 'black', opacity: 0.6 }, encoding: { x, xOffset, y: { field: 'accuracy', type: 'quantitative' } } },
+    ],
+    config: FONT,
+  };
+}
+
+/** Accuracy against the number of globally pruned neurons: IG top-k vs random-k, proxy test and F2–F4 mean. */
+export function curveSpec(report: Report): Record<string, unknown> {
+  const values = report.curve.flatMap((p) => [
+    { k: p.k, set: 'proxy test (vowels)', selection: 'IG top-k', accuracy: p.igProxy.mean },
+    { k: p.k, set: 'proxy test (vowels)', selection: 'random k', accuracy: p.randomProxy.mean },
+    { k: p.k, set: 'transfer (F2–F4 mean)', selection: 'IG top-k', accuracy: p.igTransfer.mean },
+    { k: p.k, set: 'transfer (F2–F4 mean)', selection: 'random k', accuracy: p.randomTransfer.mean },
+  ]);
+  return {
+    $schema: SCHEMA,
+    title: { text: 'accuracy vs number of pruned neurons (global top-k)', subtitle: [`4 shots; seed means; random: ${report.config.prune.randomDraws} draws with the same per-layer counts; k = 0 is the unpruned model`] },
+    background: 'white',
+    padding: 12,
+    width: 480,
+    height: 300,
+    data: { values },
+    mark: { type: 'line', point: true, strokeWidth: 2 },
+    encoding: {
+      x: { field: 'k', type: 'quantitative', scale: { type: 'symlog' }, axis: { values: report.curve.map((p) => p.k) }, title: 'pruned neurons k (symlog scale)' },
+      y: { field: 'accuracy', type: 'quantitative', axis: { format: '%' }, scale: { zero: false }, title: 'accuracy' },
+      color: { field: 'set', type: 'nominal', title: null, scale: { scheme: 'tableau10' } },
+      strokeDash: { field: 'selection', type: 'nominal', title: null, sort: ['IG top-k', 'random k'] },
+    },
+    config: FONT,
+  };
+}
+
+/** Histogram of the copying scores (all seeds pooled), stacked by layer, with the selected neurons marked. */
+export function scoreSpec(report: Report): Record<string, unknown> {
+  const dFF = report.config.model.dFF;
+  const chosen = report.prunedNeurons.perSeed.map((s) => new Set(s.neurons.map((n) => n.layer * dFF + n.unit)));
+  const values = report.scores.flatMap((scores, seed) => scores.map((score, i) => ({ score, layer: `layer ${Math.floor(i / dFF)}`, pruned: chosen[seed].has(i) ? 'pruned' : 'kept' })));
+  return {
+    $schema: SCHEMA,
+    title: { text: 'copying scores of the FFN neurons', subtitle: ['IG of log Σ p(demo labels) − log p(gold), min–max normalised per prompt, mean over the IG prompts; all seeds pooled', 'dark outline: the pruned neurons'] },
+    background: 'white',
+    padding: 12,
+    width: 520,
+    height: 280,
+    data: { values },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'score', type: 'quantitative', bin: { maxbins: 40 }, title: 'copying score' },
+      y: { aggregate: 'count', type: 'quantitative', title: 'neurons', scale: { type: 'symlog' } },
+      color: { field: 'layer', type: 'nominal', title: null, scale: { scheme: 'tableau10' } },
+      stroke: { field: 'pruned', type: 'nominal', title: null, scale: { domain: ['kept', 'pruned'], range: ['transparent', 'black'] } },
+    },
+    config: FONT,
+  };
+}
+
+/** report.json (atomic) and the figures under `dir`; returns the written paths. */
+export async function writeArtifacts(report: Report, dir: string): Promise<string[]> {
+  const paths = [join(dir, 'report.json')];
+  await writeFileAtomic(paths[0], JSON.stringify(report, null, 1));
+  const figures: [string, Record<string, unknown>][] = [['accuracy', accuracySpec(report)], ['scores', scoreSpec(report)]];
+  if (report.curve.length) figures.push(['accuracy-vs-k', curveSpec(report)]);
+  for (const [name, spec] of figures) {
+    const p = await writePlot(spec, join(dir, name));
+    paths.push(p.svg, p.png);
+  }
+  return paths;
+}
+
+/** Tasks × variants (accuracy %, seed mean [per seed]), then copy rates, transfer gains, task vectors and the prune. */
+export function summaryTable(report: Report): string {
+  const pct = (v: number) => (v * 100).toFixed(1);
+  const cell = (s: { mean: number; perSeed: number[] }) => `${pct(s.mean)} [${s.perSeed.map(pct).join(' ')}]`;
+  const rows = [['task (4-shot)', ...VARIANTS.map((v) => VARIANT_LABEL[v])]];
+  for (const t of TASKS) rows.push([t, ...VARIANTS.map((v) => cell(report.iclAccuracy[t][v]))]);
+  rows.push(['proxy copy rate', ...VARIANTS.map((v) => cell(report.copyRate[v]))]);
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((v, i) => v.padEnd(w[i])).join('  '));
+  lines.push(`copies among the base model's proxy errors: ${cell(report.copyShareOfErrors.observed)} (chance ${cell(report.copyShareOfErrors.chance)})`);
+  lines.push(`transfer gain (F2–F4 mean, pp): IG-pruned ${cell(report.transferGain.pruned)}, random-pruned ${cell(report.transferGain.randomPruned)}`);
+  const tv = report.taskVectorAccuracy;
+  lines.push(`task-vector accuracy (F1–F4 mean): unpruned ${cell(tv.base)}, pruned ${cell(tv.pruned)}; zero-shot without a vector ${cell(tv.zeroShotBase)} / ${cell(tv.zeroShotPruned)}`);
+  lines.push(`pruned neurons: ${report.prunedNeurons.perSeed.map((s) => `${s.scope}${s.layer === null ? '' : ` layer ${s.layer}`} k=${s.k}`).join('; ')}`);
+  return lines.join('\n');
+}

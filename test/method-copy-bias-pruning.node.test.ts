@@ -1,0 +1,191 @@
+// The copy-bias pruning method (methods/copy-bias-pruning): the episode family (labels of F1–F4 by hand,
+// the copy-biased proxy set's gold ∉ demo labels, lookup and constant episodes, the token layout and
+// label-only targets), the copy preference F against a float64 softmax reference, the copying score
+// (per-example min–max, then the mean), top-k and the random control, the prune through the FFN hook,
+// and the quick run's claims. Thresholds are about half the gaps of a first run (README).
+import { expect } from 'chai';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Engine } from '../engine/index.js';
+import { QUICK } from '../methods/copy-bias-pruning/config.js';
+import { copyPreference, copyingScores, prune, randomNeuronsLike, topNeurons } from '../methods/copy-bias-pruning/neurons.js';
+import { writeArtifacts } from '../methods/copy-bias-pruning/plots.js';
+import { TASKS, run, type Report } from '../methods/copy-bias-pruning/run.js';
+import {
+  ARROW, BOS, COMMA, IGNORE, LETTER0, MAX_LEN, MAX_SHOTS, SEQ_LEN, apply, copyBiasedEpisode, encode, episode, goldNotInDemos, trainBatch, type Episode,
+} from '../methods/copy-bias-pruning/tasks.js';
+import { SeededRng, TransformerLM, captureActivation } from '../nn/index.js';
+import { assertClose } from './helpers/compare.js';
+import { gpuEngine } from './helpers/gpu.js';
+
+const word = (s: string) => [...s].map((ch) => ch.charCodeAt(0) - 97); // 'a'..'p' -> 0..15
+
+describe('method copy-bias-pruning', function () {
+  this.timeout(600_000);
+  let engine: Engine;
+  let report: Report;
+  before(async function () {
+    engine = await gpuEngine(this);
+  });
+
+  it('the four computable functions, by hand', function () {
+    expect(apply('vowels', word('aebio'))).to.equal(4); // a e i o
+    expect(apply('vowels', word('ppkl'))).to.equal(0);
+    expect(apply('consonants', word('bcdfgh'))).to.equal(4);
+    expect(apply('length', word('abc'))).to.equal(3);
+    expect(apply('firstVowel', word('bcie'))).to.equal(2);
+    expect(apply('firstVowel', word('bcdf'))).to.equal(9);
+  });
+
+  it('episodes: copy-biased proxy prompts, lookup, constant, token layout and label-only targets', function () {
+    const rng = new SeededRng(4);
+    for (let i = 0; i < 300; i++) {
+      const e = copyBiasedEpisode(rng, 'vowels', 4);
+      expect(goldNotInDemos(e)).to.equal(true);
+      expect(e.answer).to.equal(apply('vowels', e.query));
+      for (const d of e.demos) expect(d.y).to.equal(apply('vowels', d.x));
+      const l = episode(rng, 'lookup', 3);
+      const j = l.demos.findIndex((d) => d.x.join() === l.query.join());
+      expect(j).to.be.at.least(0);
+      expect(l.answer).to.be.oneOf(l.demos.filter((d) => d.x.join() === l.query.join()).map((d) => d.y));
+      const c = episode(rng, 'constant');
+      expect(new Set([...c.demos.map((d) => d.y), c.answer]).size).to.equal(1);
+    }
+    const e: Episode = { family: 'vowels', demos: [{ x: word('ab'), y: 1 }, { x: word('ee'), y: 2 }], query: word('oi'), answer: 2 };
+    const { tokens, targets } = encode(e);
+    expect(tokens).to.deep.equal([BOS, LETTER0, LETTER0 + 1, ARROW, 1, COMMA, LETTER0 + 4, LETTER0 + 4, ARROW, 2, COMMA, LETTER0 + 14, LETTER0 + 8, ARROW]);
+    expect(targets).to.deep.equal([IGNORE, IGNORE, IGNORE, 1, IGNORE, IGNORE, IGNORE, IGNORE, 2, IGNORE, IGNORE, IGNORE, IGNORE, 2]);
+    expect(encode(e, false).targets.filter((t) => t !== IGNORE)).to.deep.equal([2]);
+    // The longest episode fits SEQ_LEN exactly.
+    const long: Episode = { family: 'length', demos: Array.from({ length: MAX_SHOTS }, () => ({ x: Array(MAX_LEN).fill(0), y: 6 })), query: Array(MAX_LEN).fill(0), answer: 6 };
+    expect(encode(long).tokens.length).to.equal(SEQ_LEN);
+    // A training batch: every lookup row trains only its query; the others train every label.
+    const b = trainBatch(new SeededRng(1), 64, { lookup: 0.5, constant: 0 });
+    let lookups = 0;
+    for (let r = 0; r < b.rows; r++) {
+      const row = b.targets.subarray(r * b.T, (r + 1) * b.T);
+      const labelled = [...row].filter((t) => t !== IGNORE).length;
+      expect(labelled === 1 || labelled === 5, `row ${r}: ${labelled} labels`).to.equal(true);
+      if (labelled === 1) lookups++;
+      expect(row[b.last[r]]).to.not.equal(IGNORE);
+    }
+    expect(lookups).to.be.within(20, 44);
+  });
+
+  it('copy preference F = log Σ_{demo labels} p − log p(gold), against a float64 softmax', async function () {
+    const rng = new SeededRng(2);
+    const eps = [copyBiasedEpisode(rng, 'vowels'), copyBiasedEpisode(rng, 'length'), episode(rng, 'consonants')];
+    const rows = 6; // IG's layout: row r belongs to episode r mod 3
+    const logits = Array.from({ length: rows * 10 }, (_, i) => Math.sin(0.9 * i) * 3);
+    const f = engine.tidy(() => copyPreference(engine, engine.tensor(logits, [rows, 10]), eps));
+    const got = Array.from(await f.data());
+    f.dispose();
+    const want = Array.from({ length: rows }, (_, r) => {
+      const z = logits.slice(r * 10, r * 10 + 10);
+      const lse = Math.log(z.reduce((a, v) => a + Math.exp(v), 0));
+      const logp = z.map((v) => v - lse);
+      const e = eps[r % 3];
+      const demo = [...new Set(e.demos.map((d) => d.y))];
+      return Math.log(demo.reduce((a, y) => a + Math.exp(logp[y]), 0)) - logp[e.answer];
+    });
+    assertClose(got, want, { rtol: 1e-5, atol: 1e-5 }, 'F');
+  });
+
+  it('copying scores: per-example min–max then the mean; top-k and the random control', function () {
+    const s = copyingScores([[0, 5, 10, 5], [2, 2, 2, 2], [1, 3, 2, 0]]);
+    // [0, .5, 1, .5], constant -> zeros, [1/3, 1, 2/3, 0]; mean over 3 examples
+    assertClose(Array.from(s), [(0 + 0 + 1 / 3) / 3, (0.5 + 0 + 1) / 3, (1 + 0 + 2 / 3) / 3, (0.5 + 0 + 0) / 3], { rtol: 1e-12, atol: 1e-12 });
+    const scores = [0.1, 0.9, 0.5, 0.9, 0.2, 0.8, 0.3, 0.7]; // two layers of 4
+    expect(topNeurons(scores, 4, 3, 'global')).to.deep.equal([{ layer: 0, unit: 1 }, { layer: 0, unit: 3 }, { layer: 1, unit: 1 }]);
+    expect(topNeurons(scores, 4, 2, 'perLayer', 1)).to.deep.equal([{ layer: 1, unit: 1 }, { layer: 1, unit: 3 }]);
+    expect(() => topNeurons(scores, 4, 9, 'global')).to.throw(RangeError, /k 9/);
+    const like = [{ layer: 0, unit: 1 }, { layer: 2, unit: 0 }, { layer: 2, unit: 5 }];
+    const r = randomNeuronsLike(new SeededRng(3), like, 8);
+    expect(r.filter((n) => n.layer === 0)).to.have.length(1);
+    expect(r.filter((n) => n.layer === 2)).to.have.length(2);
+    expect(new Set(r.map((n) => `${n.layer}:${n.unit}`)).size).to.equal(3);
+  });
+
+  it('prune zeroes the chosen FFN units at every position and leaves the rest bit for bit', async function () {
+    engine.manualSeed(5);
+    const model = new TransformerLM(engine, { vocabSize: 30, dModel: 16, nLayers: 2, nHeads: 2, dFF: 32, maxSeqLen: 16 });
+    const x = engine.tensor([[28, 10, 11, 26, 1, 27, 12, 26]], undefined, { dtype: 'i32' });
+    const act = async () => {
+      const c = engine.noGrad(() => engine.tidy(() => {
+        const r = captureActivation(model, 'layers.1.mlp.act', () => model.forward(x));
+        return [r.output, r.activation];
+      }));
+      const v = Array.from(await c[1].data());
+      c.forEach((t) => t.dispose());
+      return v;
+    };
+    const before = await act();
+    const remove = prune(model, [{ layer: 1, unit: 3 }, { layer: 1, unit: 30 }, { layer: 0, unit: 7 }]);
+    const layer0 = await (async () => {
+      const c = engine.noGrad(() => engine.tidy(() => captureActivation(model, 'layers.0.mlp.act', () => model.forward(x)).activation));
+      const v = Array.from(await c.data());
+      c.dispose();
+      return v;
+    })();
+    const after = await act();
+    remove();
+    const restored = await act();
+    for (let t = 0; t < 8; t++) {
+      expect(layer0[t * 32 + 7]).to.equal(0);
+      expect(after[t * 32 + 3]).to.equal(0);
+      expect(after[t * 32 + 30]).to.equal(0);
+    }
+    expect(restored).to.deep.equal(before);
+    // Layer 1's other units change only through layer 0's pruned unit; with only layer 1 pruned they are identical.
+    const only1 = prune(model, [{ layer: 1, unit: 3 }]);
+    const after1 = await act();
+    only1();
+    after1.forEach((v, i) => expect(v).to.equal(i % 32 === 3 ? 0 : before[i]));
+    x.dispose();
+    model.dispose();
+  });
+
+  it('quick run: pruning IG copying neurons lowers proxy copy errors and raises proxy accuracy, beats random prunes on transfer; task vectors do not degrade', async function () {
+    report = await run(engine, QUICK, { log: process.env.COPY_BIAS_LOG ? (s) => console.log(s) : undefined });
+    const a = report.iclAccuracy;
+    const pp = (s: { perSeed: number[] }) => s.perSeed.map((v) => (v * 100).toFixed(1)).join('/');
+    const msg = `proxy acc ${pp(a.vowels.base)} -> ${pp(a.vowels.pruned)} (random ${pp(a.vowels.randomPruned)}); copy ${pp(report.copyRate.base)} -> ${pp(report.copyRate.pruned)}; ` +
+      `transfer gain ${pp(report.transferGain.pruned)} vs random ${pp(report.transferGain.randomPruned)}; TV ${pp(report.taskVectorAccuracy.base)} -> ${pp(report.taskVectorAccuracy.pruned)}`;
+    // The model makes copy errors well above chance before pruning.
+    expect(report.copyShareOfErrors.observed.mean, msg).to.be.greaterThan(report.copyShareOfErrors.chance.mean + COPY_OVER_CHANCE);
+    // Robust: copy-error rate down to at most a share of its base value, proxy accuracy up.
+    expect(report.copyRate.pruned.mean, msg).to.be.at.most(COPY_RATIO * report.copyRate.base.mean);
+    expect(a.vowels.pruned.mean - a.vowels.base.mean, msg).to.be.at.least(PROXY_GAIN);
+    // Medium: the transfer gain beats random pruning.
+    expect(report.transferGain.pruned.mean - report.transferGain.randomPruned.mean, msg).to.be.at.least(TRANSFER_OVER_RANDOM);
+    // Soft: task-vector accuracy does not drop by more than a point.
+    expect(report.taskVectorAccuracy.pruned.mean, msg).to.be.at.least(report.taskVectorAccuracy.base.mean - TV_DROP);
+    // The pretrained models are far below the uniform label loss.
+    for (const m of report.models) expect(m.curve[m.curve.length - 1].loss).to.be.lessThan(Math.log(10) - 0.5);
+  });
+
+  it('writes report.json and the plots', async function () {
+    if (!report) this.skip();
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-copy-bias-'));
+    try {
+      await writeArtifacts(report, dir);
+      const files = (await readdir(dir)).sort();
+      for (const f of ['report.json', 'accuracy.svg', 'accuracy.png', 'scores.svg', 'scores.png']) expect(files).to.include(f);
+      const back = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as Report;
+      expect(Object.keys(back.iclAccuracy)).to.deep.equal([...TASKS]);
+      expect(back.iclAccuracy.vowels.pruned.perSeed).to.have.length(QUICK.seeds!.length);
+      expect(back.prunedNeurons.perSeed[0].neurons.length).to.equal(back.prunedNeurons.perSeed[0].k);
+      expect(back.scores[0]).to.have.length(back.config.model.nLayers * back.config.model.dFF);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// Margins at about half the gaps of the first quick run (methods/copy-bias-pruning/README.md).
+const COPY_OVER_CHANCE = 0.2;
+const COPY_RATIO = 0.85;
+const PROXY_GAIN = 0.03;
+const TRANSFER_OVER_RANDOM = 0.01;
+const TV_DROP = 0.01;
