@@ -54,5 +54,5 @@ export const FLAGS: MethodFlags<CopyBiasConfig> = {
   table: TABLE,
   defaults: (quick) => makeConfig(quick ? QUICK : {}),
   validate: (c) => makeConfig(c),
-  quickHelp: 'the test preset: the cached seed-0 and seed-1 models, smaller sets, 4 shots only, no accuracy-vs-k curve',
+  quickHelp: 'the test preset: the cached seed-0 and seed-1 models, the default proxy sets, 4 shots only, 2 random draws, no accuracy-vs-k curve',
 };
