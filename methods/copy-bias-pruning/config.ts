@@ -49,7 +49,7 @@ export interface CopyBiasConfig {
     scopes: PruneScope[];
     /** Random prunes of the selected size (same per-layer counts) averaged into the control. */
     randomDraws: number;
-    /** Also evaluate global top-k and random-k for every k on the proxy test and the 4-shot transfer tasks (the accuracy-vs-k plot). */
+    /** Also evaluate global top-k and random-k for every k on the proxy test (the accuracy-vs-k plot). */
     curve: boolean;
   };
   /** Transfer evaluation: prompts per (task, shot count). */
@@ -66,11 +66,11 @@ export const DEFAULTS: CopyBiasConfig = {
   seeds: [0, 1, 2],
   model: { dModel: 64, nLayers: 3, nHeads: 4, dFF: 256 },
   pretrain: { steps: 240, batchSize: 24, lr: 4e-3, warmupSteps: 24, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 80, heldout: 200 },
-  probe: { nIG: 32, nDev: 60, nTest: 100 },
-  ig: { steps: 16, promptsPerBatch: 16 },
-  prune: { ks: [4, 8, 16, 32], scopes: ['global', 'perLayer'], randomDraws: 3, curve: true },
-  evaluation: { nPerTask: 50, shots: [1, 2, 4] },
-  taskVector: { dummyQueries: 2, nDev: 25, nTest: 50 },
+  probe: { nIG: 24, nDev: 48, nTest: 100 },
+  ig: { steps: 16, promptsPerBatch: 24 },
+  prune: { ks: [4, 8, 16, 32], scopes: ['global', 'perLayer'], randomDraws: 2, curve: true },
+  evaluation: { nPerTask: 40, shots: [1, 2, 4] },
+  taskVector: { dummyQueries: 2, nDev: 20, nTest: 40 },
   out: 'runs/copy-bias-pruning',
   cacheDir: 'methods/copy-bias-pruning/models',
 };
@@ -78,8 +78,8 @@ export const DEFAULTS: CopyBiasConfig = {
 /** The test preset: the cached seed-0 and seed-1 models of the default configuration; 4 shots only, no curve. */
 export const QUICK: Partial<CopyBiasConfig> = {
   seeds: [0, 1],
-  prune: { ...DEFAULTS.prune, randomDraws: 2, curve: false },
-  evaluation: { nPerTask: 50, shots: [4] },
+  prune: { ...DEFAULTS.prune, curve: false },
+  evaluation: { nPerTask: 40, shots: [4] },
 };
 
 export function makeConfig(...overrides: Partial<CopyBiasConfig>[]): CopyBiasConfig {

@@ -38,7 +38,7 @@ export const TABLE: FlagTable<CopyBiasConfig> = {
   'prune.ks': { type: list(pos), help: 'candidate numbers of pruned neurons k' },
   'prune.scopes': { type: list(oneOf(['global', 'perLayer'] as const)), help: 'candidate scopes: top-k across layers, top-k within one layer' },
   'prune.randomDraws': { type: pos, help: 'random prunes (same per-layer counts) averaged into the control' },
-  'prune.curve': { type: bool, help: 'also evaluate global top-k and random-k for every k (the accuracy-vs-k plot)' },
+  'prune.curve': { type: bool, help: 'also evaluate global top-k and random-k for every k on the proxy test (the accuracy-vs-k plot)' },
 
   'evaluation.nPerTask': { type: pos, help: 'prompts per transfer task and shot count' },
   'evaluation.shots': { type: list(int({ min: 1, max: 4 })), help: 'shot counts evaluated (must include 4)' },
@@ -54,5 +54,5 @@ export const FLAGS: MethodFlags<CopyBiasConfig> = {
   table: TABLE,
   defaults: (quick) => makeConfig(quick ? QUICK : {}),
   validate: (c) => makeConfig(c),
-  quickHelp: 'the test preset: the cached seed-0 and seed-1 models, the default proxy sets, 4 shots only, 2 random draws, no accuracy-vs-k curve',
+  quickHelp: 'the test preset: the cached seed-0 and seed-1 models, the default proxy sets, 4 shots only, no accuracy-vs-k curve',
 };

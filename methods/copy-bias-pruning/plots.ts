@@ -31,29 +31,26 @@ export function accuracySpec(report: Report): Record<string, unknown> {
   };
 }
 
-/** Accuracy against the number of globally pruned neurons: IG top-k vs random-k, proxy test and F2–F4 mean. */
+/** Proxy-test accuracy against the number of globally pruned neurons: IG top-k vs random-k. */
 export function curveSpec(report: Report): Record<string, unknown> {
   const values = report.curve.flatMap((p) => [
-    { k: p.k, set: 'proxy test (vowels)', selection: 'IG top-k', accuracy: p.igProxy.mean },
-    { k: p.k, set: 'proxy test (vowels)', selection: 'random k', accuracy: p.randomProxy.mean },
-    { k: p.k, set: 'transfer (F2–F4 mean)', selection: 'IG top-k', accuracy: p.igTransfer.mean },
-    { k: p.k, set: 'transfer (F2–F4 mean)', selection: 'random k', accuracy: p.randomTransfer.mean },
+    ...p.igProxy.perSeed.map((accuracy, i) => ({ k: p.k, selection: 'IG top-k', accuracy, seed: `seed ${report.config.seeds[i]}` })),
+    ...p.randomProxy.perSeed.map((accuracy, i) => ({ k: p.k, selection: 'random k', accuracy, seed: `seed ${report.config.seeds[i]}` })),
   ]);
+  const means = report.curve.flatMap((p) => [{ k: p.k, selection: 'IG top-k', accuracy: p.igProxy.mean }, { k: p.k, selection: 'random k', accuracy: p.randomProxy.mean }]);
+  const x = { field: 'k', type: 'quantitative', scale: { type: 'symlog' }, axis: { values: report.curve.map((p) => p.k) }, title: 'pruned neurons k (symlog scale)' };
+  const color = { field: 'selection', type: 'nominal', title: null, sort: ['IG top-k', 'random k'], scale: { scheme: 'tableau10' } };
   return {
     $schema: SCHEMA,
-    title: { text: 'accuracy vs number of pruned neurons (global top-k)', subtitle: [`4 shots; seed means; random: ${report.config.prune.randomDraws} draws with the same per-layer counts; k = 0 is the unpruned model`] },
+    title: { text: 'proxy-test accuracy vs number of pruned neurons (global top-k)', subtitle: [`4-shot vowel counting, gold not a demo label; lines: seed means, points: seeds; random: ${report.config.prune.randomDraws} draws with the same per-layer counts; k = 0: unpruned`] },
     background: 'white',
     padding: 12,
     width: 480,
     height: 300,
-    data: { values },
-    mark: { type: 'line', point: true, strokeWidth: 2 },
-    encoding: {
-      x: { field: 'k', type: 'quantitative', scale: { type: 'symlog' }, axis: { values: report.curve.map((p) => p.k) }, title: 'pruned neurons k (symlog scale)' },
-      y: { field: 'accuracy', type: 'quantitative', axis: { format: '%' }, scale: { zero: false }, title: 'accuracy' },
-      color: { field: 'set', type: 'nominal', title: null, scale: { scheme: 'tableau10' } },
-      strokeDash: { field: 'selection', type: 'nominal', title: null, sort: ['IG top-k', 'random k'] },
-    },
+    layer: [
+      { data: { values: means }, mark: { type: 'line', point: true, strokeWidth: 2 }, encoding: { x, y: { field: 'accuracy', type: 'quantitative', axis: { format: '%' }, scale: { zero: false }, title: 'accuracy' }, color } },
+      { data: { values }, mark: { type: 'point', size: 18, opacity: 0.5 }, encoding: { x, y: { field: 'accuracy', type: 'quantitative' }, color } },
+    ],
     config: FONT,
   };
 }

@@ -58,8 +58,8 @@ export interface Report {
   /** Proxy-dev accuracy of every candidate (seed means), and of the unpruned model. */
   candidates: { scope: PruneScope; layer: number | null; k: number; devAccuracy: Stat }[];
   devAccuracyBase: Stat;
-  /** Accuracy vs number of pruned neurons (global top-k and random-k): proxy test and F2–F4 mean, 4 shots. */
-  curve: { k: number; igProxy: Stat; randomProxy: Stat; igTransfer: Stat; randomTransfer: Stat }[];
+  /** Proxy-test accuracy vs number of pruned neurons (global top-k and random-k; k = 0 is the unpruned model). */
+  curve: { k: number; igProxy: Stat; randomProxy: Stat }[];
   /** Per seed, the copying score of every FFN neuron (layer-major). */
   scores: number[][];
   /** Per seed: pretraining log (held-out curve, best step, accuracy per family) and whether it came from the cache. */
@@ -281,7 +281,7 @@ interface SeedResult {
   selection: Report['prunedNeurons']['perSeed'][number];
   candidates: { scope: PruneScope; layer: number | null; k: number; devAccuracy: number }[];
   devBase: number;
-  curve: { k: number; igProxy: number; randomProxy: number; igTransfer: number; randomTransfer: number }[];
+  curve: { k: number; igProxy: number; randomProxy: number }[];
   scores: number[];
 }
 
@@ -368,21 +368,19 @@ async function runSeed(engine: Engine, c: CopyBiasConfig, seed: number, io: RunI
     }
     log(`  seed ${seed}: task-vector accuracy base ${pct(tvBase.test)} (layer ${tvBase.layer}; zero-shot ${pct(tvBase.zeroShot)}) pruned ${pct(tvPruned.test)} (layer ${tvPruned.layer}; zero-shot ${pct(tvPruned.zeroShot)})`);
 
-    // 5. Accuracy against the number of pruned neurons (global top-k vs random-k).
+    // 5. Proxy-test accuracy against the number of pruned neurons (global top-k vs random-k).
     const curve: SeedResult['curve'] = [];
     if (c.prune.curve) {
-      const curveSets = sets.filter((s) => s.shots === 4 && (s.task === 'vowels' || TRANSFER.includes(s.task)));
-      const split = (r: SetScore[]) => ({ proxy: r[curveSets.findIndex((s) => s.task === 'vowels')].accuracy, transfer: mean(curveSets.flatMap((s, i) => (s.task === 'vowels' ? [] : [r[i].accuracy]))) });
+      const proxySet = [sets[proxyIdx]];
       const curveRng = new SeededRng(`copy-bias-curve:${seed}`);
+      curve.push({ k: 0, igProxy: base[proxyIdx].accuracy, randomProxy: base[proxyIdx].accuracy });
       for (const k of c.prune.ks) {
         const top = topNeurons(scores, dFF, k, 'global');
-        const igR = split(await evaluatePruned(engine, model, top, curveSets));
-        const rs: { proxy: number; transfer: number }[] = [];
-        for (let d = 0; d < c.prune.randomDraws; d++) rs.push(split(await evaluatePruned(engine, model, randomNeuronsLike(curveRng, top, dFF), curveSets)));
-        curve.push({ k, igProxy: igR.proxy, igTransfer: igR.transfer, randomProxy: mean(rs.map((r) => r.proxy)), randomTransfer: mean(rs.map((r) => r.transfer)) });
+        const igProxy = (await evaluatePruned(engine, model, top, proxySet))[0].accuracy;
+        const rs: number[] = [];
+        for (let d = 0; d < c.prune.randomDraws; d++) rs.push((await evaluatePruned(engine, model, randomNeuronsLike(curveRng, top, dFF), proxySet))[0].accuracy);
+        curve.push({ k, igProxy, randomProxy: mean(rs) });
       }
-      const b = split(base.filter((_, i) => curveSets.includes(sets[i])));
-      curve.unshift({ k: 0, igProxy: b.proxy, igTransfer: b.transfer, randomProxy: b.proxy, randomTransfer: b.transfer });
     }
     log(`  seed ${seed} done (${((performance.now() - t0) / 1000).toFixed(0)}s, ${engine.memory().liveBuffers} buffers)`);
     return {
@@ -412,7 +410,6 @@ export async function run(engine: Engine, config: Partial<CopyBiasConfig> = {}, 
   const curve = (rs[0].curve ?? []).map((p, i) => ({
     k: p.k,
     igProxy: stat(rs.map((r) => r.curve[i].igProxy)), randomProxy: stat(rs.map((r) => r.curve[i].randomProxy)),
-    igTransfer: stat(rs.map((r) => r.curve[i].igTransfer)), randomTransfer: stat(rs.map((r) => r.curve[i].randomTransfer)),
   }));
   return {
     method: 'copy-bias-pruning',
