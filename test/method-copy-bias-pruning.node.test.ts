@@ -4,18 +4,20 @@
 // (per-example min–max, then the mean), top-k and the random control, the prune through the FFN hook,
 // and the quick run's claims. Thresholds are about half the gaps of a first run (README).
 import { expect } from 'chai';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../engine/index.js';
-import { QUICK } from '../methods/copy-bias-pruning/config.js';
+import { QUICK, makeConfig } from '../methods/copy-bias-pruning/config.js';
+import { cachedModel, modelCacheDir, unigramBaseline } from '../methods/copy-bias-pruning/models.js';
 import { copyPreference, copyingScores, prune, randomNeuronsLike, topNeurons } from '../methods/copy-bias-pruning/neurons.js';
 import { writeArtifacts } from '../methods/copy-bias-pruning/plots.js';
 import { TASKS, run, type Report } from '../methods/copy-bias-pruning/run.js';
 import {
-  ARROW, BOS, COMMA, IGNORE, LETTER0, MAX_LEN, MAX_SHOTS, SEQ_LEN, apply, copyBiasedEpisode, encode, episode, goldNotInDemos, trainBatch, type Episode,
+  ARROW, BOS, COMMA, IGNORE, LETTER0, MAX_LEN, MAX_SHOTS, SEQ_LEN, apply, copyBiasedEpisode, encode, episode, goldNotInDemos, pickFamily, trainBatch, type Episode,
 } from '../methods/copy-bias-pruning/tasks.js';
 import { SeededRng, TransformerLM, captureActivation } from '../nn/index.js';
+import { nodeIO } from '../nn/node/index.js';
 import { assertClose } from './helpers/compare.js';
 import { gpuEngine } from './helpers/gpu.js';
 
@@ -107,6 +109,61 @@ describe('method copy-bias-pruning', function () {
     expect(new Set(r.map((n) => `${n.layer}:${n.unit}`)).size).to.equal(3);
   });
 
+  it('unigram baseline: uniform answers give ln 10; a constant mixture gives its label frequencies', function () {
+    const rng = new SeededRng(6);
+    // Lookup answers are uniform over the ten labels: the prior's cross-entropy is ln 10, its accuracy 1/10.
+    const held = Array.from({ length: 4000 }, () => episode(rng, 'lookup'));
+    const u = unigramBaseline(new SeededRng(7), { lookup: 1, constant: 0 }, held);
+    expect(u.loss).to.be.closeTo(Math.log(10), 0.01);
+    expect(u.accuracy).to.be.closeTo(0.1, 0.015);
+    expect(u.accuracyByFamily.lookup).to.equal(u.accuracy);
+    // F1–F4 only: the held-out loss is the cross-entropy of the held-out answers under the counted frequencies.
+    const mix = { lookup: 0, constant: 0 };
+    const fns = Array.from({ length: 4000 }, () => episode(rng, (['vowels', 'consonants', 'length', 'firstVowel'] as const)[rng.int(4)]));
+    const counts = new Array(10).fill(0);
+    const r2 = new SeededRng(8);
+    for (let i = 0; i < 20_000; i++) counts[episode(r2, pickFamily(r2, mix)).answer]++;
+    const f = unigramBaseline(new SeededRng(8), mix, fns);
+    const want = -fns.reduce((a, e) => a + Math.log((counts[e.answer] + 1) / (20_000 + 10)), 0) / fns.length;
+    expect(f.loss).to.be.closeTo(want, 1e-12);
+  });
+
+  it('the model cache: reused only when the stored configuration matches; retrain forces training', async function () {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-copy-bias-cache-'));
+    const c = makeConfig({ cacheDir: dir, model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 16 }, pretrain: { steps: 2, batchSize: 4, warmupSteps: 0, evalEvery: 1, heldout: 8 } });
+    const logs: string[] = [];
+    const log = (s: string) => logs.push(s);
+    const weights = async (m: TransformerLM) => Array.from(await m.parameters()[0].data());
+    try {
+      const first = await cachedModel(engine, c, 0, log, nodeIO);
+      expect(first.cached).to.equal(false);
+      const w = await weights(first.model);
+      first.model.dispose();
+      const again = await cachedModel(engine, c, 0, log, nodeIO);
+      expect(again.cached).to.equal(true);
+      expect(await weights(again.model)).to.deep.equal(w);
+      expect(again.info.curve).to.deep.equal(first.info.curve);
+      again.model.dispose();
+      // Another pretraining configuration has another folder.
+      expect(modelCacheDir(makeConfig(c, { pretrain: { ...c.pretrain, lr: 1e-3 } }), 0)).to.not.equal(modelCacheDir(c, 0));
+      // retrain: trains although the cache holds this configuration.
+      const forced = await cachedModel(engine, makeConfig(c, { retrain: true }), 0, log, nodeIO);
+      expect(forced.cached).to.equal(false);
+      forced.model.dispose();
+      // A checkpoint whose stored configuration differs from the folder's key is not used.
+      const stateDir = join(modelCacheDir(c, 0), (await readFile(join(modelCacheDir(c, 0), 'latest'), 'utf8')).trim());
+      const state = JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8'));
+      state.config.pretrain.lr = 1;
+      await writeFile(join(stateDir, 'state.json'), JSON.stringify(state));
+      const tampered = await cachedModel(engine, c, 0, log, nodeIO);
+      expect(tampered.cached).to.equal(false);
+      expect(logs.some((l) => /another configuration/.test(l))).to.equal(true);
+      tampered.model.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prune zeroes the chosen FFN units at every position and leaves the rest bit for bit', async function () {
     engine.manualSeed(5);
     const model = new TransformerLM(engine, { vocabSize: 30, dModel: 16, nLayers: 2, nHeads: 2, dFF: 32, maxSeqLen: 16 });
@@ -166,7 +223,7 @@ describe('method copy-bias-pruning', function () {
   });
 
   it('writes report.json and the plots', async function () {
-    if (!report) this.skip();
+    expect(report, 'the quick run above produced no report').to.exist;
     const dir = await mkdtemp(join(tmpdir(), 'kiln-copy-bias-'));
     try {
       await writeArtifacts(report, dir);

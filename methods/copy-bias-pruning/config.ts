@@ -1,10 +1,9 @@
 // Typed configuration of the copy-bias pruning reproduction (spec: methods/copy-bias-pruning.md §3(d)
-// beside DESIGN.md). The ICL model of each seed is pretrained once (240 steps; ~20 minutes on the shared
-// 2-core lavapipe machine at load ~30) and cached as a kiln checkpoint; methods/copy-bias-pruning/models
-// ships the three seeds of the default configuration, so the default run is attribution, pruning and
-// evaluation only. The set sizes are small because every forward is costly on lavapipe (README). QUICK is
-// the test preset: the cached seed-0 and seed-1 models with the default's proxy sets (the same IG and the
-// same chosen prune), 4 shots only, two random draws, no accuracy-vs-k curve.
+// beside DESIGN.md). Each seed's ICL model is pretrained on kiln in the run (600 steps × 32 episodes) and
+// cached as a kiln checkpoint under cacheDir (runs/, not in git), keyed by a hash of its configuration;
+// a cached model is reused only when its stored configuration matches, and `retrain` forces training.
+// The set sizes are small because every forward is costly on lavapipe (README). QUICK is the test
+// preset: one seed, a 200-step model, 4 shots only, no accuracy-vs-k curve.
 
 export interface ModelShape {
   dModel: number;
@@ -60,24 +59,28 @@ export interface CopyBiasConfig {
   out: string;
   /** Pretrained models are cached as kiln checkpoints `seed<S>-<hash of their configuration>` in this folder. */
   cacheDir: string;
+  /** Pretrain even when the cache holds a model of this configuration (and overwrite it). */
+  retrain: boolean;
 }
 
 export const DEFAULTS: CopyBiasConfig = {
   seeds: [0, 1, 2],
   model: { dModel: 64, nLayers: 3, nHeads: 4, dFF: 256 },
-  pretrain: { steps: 240, batchSize: 24, lr: 4e-3, warmupSteps: 24, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 80, heldout: 200 },
+  pretrain: { steps: 600, batchSize: 32, lr: 5e-3, warmupSteps: 30, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 50, heldout: 200 },
   probe: { nIG: 24, nDev: 48, nTest: 100 },
   ig: { steps: 16, promptsPerBatch: 24 },
   prune: { ks: [4, 8, 16, 32], scopes: ['global', 'perLayer'], randomDraws: 2, curve: true },
   evaluation: { nPerTask: 40, shots: [1, 2, 4] },
   taskVector: { dummyQueries: 2, nDev: 20, nTest: 40 },
   out: 'runs/copy-bias-pruning',
-  cacheDir: 'methods/copy-bias-pruning/models',
+  cacheDir: 'runs/copy-bias-pruning/models',
+  retrain: false,
 };
 
-/** The test preset: the cached seed-0 and seed-1 models of the default configuration; 4 shots only, no curve. */
+/** The test preset: one seed, a 200-step model (its own cache entry), 4 shots only, no curve. */
 export const QUICK: Partial<CopyBiasConfig> = {
-  seeds: [0, 1],
+  seeds: [0],
+  pretrain: { ...DEFAULTS.pretrain, steps: 200, evalEvery: 100 },
   prune: { ...DEFAULTS.prune, curve: false },
   evaluation: { nPerTask: 40, shots: [4] },
 };

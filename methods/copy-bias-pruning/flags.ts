@@ -11,7 +11,8 @@ export const summary = 'copy-bias pruning (Ali, Wolf, Titov): integrated-gradien
 export const TABLE: FlagTable<CopyBiasConfig> = {
   seeds: { type: seedCount, help: 'seeds 0..N-1 (each pretrains or loads its own model and draws its own prompts)' },
   out: { type: text('DIR'), help: 'output folder of report.json and the plots' },
-  cacheDir: { flag: 'cache', type: text('DIR'), help: 'folder of the cached pretrained models (seed<S>-<hash of their configuration> inside)' },
+  cacheDir: { flag: 'cache', type: text('DIR'), help: 'folder of the cached pretrained models (seed<S>-<hash of their configuration> inside; a model is reused only when its stored configuration matches)' },
+  retrain: { type: bool, help: 'pretrain even when the cache holds a model of this configuration' },
 
   'model.dModel': { type: pos, help: 'model width (must be divisible by the heads); changes the models' },
   'model.nLayers': { type: pos, help: 'transformer blocks; changes the models' },
@@ -54,5 +55,5 @@ export const FLAGS: MethodFlags<CopyBiasConfig> = {
   table: TABLE,
   defaults: (quick) => makeConfig(quick ? QUICK : {}),
   validate: (c) => makeConfig(c),
-  quickHelp: 'the test preset: the cached seed-0 and seed-1 models, the default proxy sets, 4 shots only, no accuracy-vs-k curve',
+  quickHelp: 'the test preset: one seed, a 200-step model, the default proxy sets, 4 shots only, no accuracy-vs-k curve',
 };
