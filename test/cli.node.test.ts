@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_FLAGS, BENCH_PEERS, benchHelp, parseBenchFlags } from '../bench/flags.js';
 import { UsageError, closest, kebab, methodCommand, methodHelp, methodsHelp, parseMethodFlags, type MethodFlags } from '../methods/flags.js';
+import { DEFAULTS as CWM_DEFAULTS } from '../methods/causal-world-model/config.js';
+import { FLAGS as CWM } from '../methods/causal-world-model/flags.js';
 import { DEFAULTS as CGE_DEFAULTS } from '../methods/cge/config.js';
 import { FLAGS as CGE } from '../methods/cge/flags.js';
 import { DEFAULTS as CBP_DEFAULTS } from '../methods/copy-bias-pruning/config.js';
@@ -54,6 +56,7 @@ describe('CLI flags', function () {
     ['reward-calibration', RC, RC_DEFAULTS],
     ['two-tier-selection', TTS, TTS_DEFAULTS],
     ['step', STEP, { ...STEP_DEFAULTS, grammar: GRAMMAR_DEFAULTS }],
+    ['causal-world-model', CWM, CWM_DEFAULTS],
   ];
 
   it('every method is registered with its flag table', function () {
