@@ -38,7 +38,11 @@ export class BindGroupCache {
   private ids = new WeakMap<GPUBuffer, number>();
   private nextId = 1;
 
-  constructor(private device: GPUDevice) {}
+  constructor(
+    private device: GPUDevice,
+    /** Bind groups kept before the cache empties itself (a training step's working set fits easily). */
+    private maxGroups = MAX_GROUPS,
+  ) {}
 
   layout(shader: ShaderName, source: string): Layout {
     let l = this.layouts.get(shader);
@@ -70,7 +74,7 @@ export class BindGroupCache {
     for (const b of buffers) key += `|b${this.id(b)}`;
     let g = this.groups.get(key);
     if (g) return g;
-    if (this.groups.size >= MAX_GROUPS) this.groups.clear();
+    if (this.groups.size >= this.maxGroups) this.dropAll();
     g = this.device.createBindGroup({
       layout: l.bindGroupLayout,
       entries: [{ binding: 0, resource: { buffer: uniform, offset: 0, size } }, ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } }))],
@@ -85,6 +89,18 @@ export class BindGroupCache {
     if (id === undefined) return;
     const tag = `|b${id}`;
     for (const k of this.groups.keys()) if (k.endsWith(tag) || k.includes(`${tag}|`)) this.groups.delete(k);
+  }
+
+  /**
+   * Empty the cache when it is full. On lavapipe every bind group holds a memory mapping that Dawn
+   * releases for reuse only when V8 collects the group's wrapper, and V8 does not see that native
+   * cost: the dropped groups piled up until the process hit vm.max_map_count and crashed (SIGSEGV
+   * in the full test suite). Where the host exposes a collector (Node's --expose-gc, as kiln's
+   * scripts run), collect now so the next groups reuse those mappings.
+   */
+  private dropAll(): void {
+    this.groups.clear();
+    (globalThis as { gc?: () => void }).gc?.();
   }
 
   get size(): number {

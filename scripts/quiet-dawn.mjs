@@ -3,7 +3,7 @@
 // straight to the process's stderr: no JavaScript in that process can silence them, and they say
 // nothing a user can act on. kiln's own scripts run their Node processes through this filter, which
 // drops exactly those lines and passes everything else through.
-//   node scripts/quiet-dawn.mjs FILE [ARGS…]   runs `node FILE ARGS…`, stdin and stdout inherited
+//   node scripts/quiet-dawn.mjs FILE [ARGS…]   runs `node --expose-gc FILE ARGS…`, stdin and stdout inherited
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 
@@ -37,7 +37,8 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     console.error('usage: node scripts/quiet-dawn.mjs FILE [ARGS…]');
     process.exit(2);
   }
-  const child = spawn(process.execPath, [file, ...args], { stdio: ['inherit', 'inherit', 'pipe'] });
+  // --expose-gc: kiln's bind-group cache collects when it empties itself (engine/bindings.ts).
+  const child = spawn(process.execPath, ['--expose-gc', file, ...args], { stdio: ['inherit', 'inherit', 'pipe'] });
   forwardFiltered(child.stderr, process.stderr);
   // Ctrl-C reaches the child through the terminal's process group: this process only waits for it.
   // Signals sent to this process alone are passed on.

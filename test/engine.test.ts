@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import { Engine, KilnError, type KernelCall, type Tensor } from '../engine/index.js';
 import * as kiln from '../engine/index.js';
 import { SHADER_NAMES, SHADERS, shaderSource, specialise, type ShaderFile, type ShaderName } from '../engine/shaders.js';
+import { BindGroupCache } from '../engine/bindings.js';
+import { BufferUsage } from '../engine/gpu-constants.js';
 import { adapterText, gpuEngine, newEngine, openEngine } from './helpers/gpu.js';
 import { disposeAll } from './helpers/tensors.js';
 
@@ -288,6 +290,32 @@ describe('engine internals', function () {
       disposeAll(x, y);
     } finally {
       other.destroy();
+    }
+  });
+
+  it('a full bind-group cache empties itself and asks the host to collect (lavapipe frees a group only when V8 collects it)', function () {
+    const cache = new BindGroupCache(engine.device, 3);
+    const uniform = engine.device.createBuffer({ size: 256, usage: BufferUsage.UNIFORM });
+    const buffers = Array.from({ length: 5 }, () => engine.device.createBuffer({ size: 256, usage: BufferUsage.STORAGE }));
+    const host = globalThis as { gc?: () => void };
+    const saved = host.gc;
+    let collections = 0;
+    host.gc = () => collections++;
+    try {
+      const source = shaderSource('fill');
+      const storage = cache.layout('fill', source).storageBindings;
+      const group = (i: number) => cache.get('fill', source, uniform, 16, buffers.slice(i, i + storage));
+      const first = group(0);
+      expect(group(0), 'a cached group is returned again').to.equal(first);
+      group(1);
+      group(2);
+      expect([cache.size, collections]).to.deep.equal([3, 0]);
+      group(3); // the fourth distinct group: the cache empties, collects once, then holds the new one
+      expect([cache.size, collections]).to.deep.equal([1, 1]);
+      expect(group(0), 'a dropped group is made anew').to.not.equal(first);
+    } finally {
+      host.gc = saved;
+      for (const b of [uniform, ...buffers]) b.destroy();
     }
   });
 
