@@ -13,6 +13,7 @@ export {
   gather, indexSelect, scatterAdd, embedding, oneHot, topk, cumsum,
   cat, stack, split, chunk, pad, matmul, setMatmulVariant, type MatmulVariant, where, rpow,
 } from './ops/index.js';
+export { ctcLoss, type CTCLossOptions } from './ops/ctc.js';
 export { flashAttention, setFlashAttentionTiles, FLASH_ATTENTION_MAX_DIM, type FlashAttentionOptions, type FlashAttentionTiles } from './ops/attention.js';
 export { topkRouter, type RouterOutput, type RouterOptions } from './ops/router.js';
 export { expertFFN, expertFFNDense, expertFFNLoop, type ExpertActivation, type ExpertFFNOptions } from './ops/moe-dispatch.js';

@@ -13,6 +13,8 @@ import checkFinite from '../shaders/check_finite.wgsl';
 import copy from '../shaders/copy.wgsl';
 import crossEntropy from '../shaders/cross_entropy.wgsl';
 import crossEntropyBackward from '../shaders/cross_entropy_backward.wgsl';
+import ctcLoss from '../shaders/ctc_loss.wgsl';
+import ctcLossBackward from '../shaders/ctc_loss_backward.wgsl';
 import cumsum from '../shaders/cumsum.wgsl';
 import fill from '../shaders/fill.wgsl';
 import gather from '../shaders/gather.wgsl';
@@ -56,6 +58,8 @@ export const SHADERS = {
   copy,
   crossEntropy,
   crossEntropyBackward,
+  ctcLoss,
+  ctcLossBackward,
   cumsum,
   fill,
   gather,

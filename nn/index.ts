@@ -27,3 +27,5 @@ export * from './mcts.js';
 export * from './constrained-decode.js';
 export * from './patching.js';
 export * from './attribution.js';
+export * from './audio.js';
+export * from './ctc.js';

@@ -8,8 +8,8 @@
 #     (software Vulkan). Debian 12's own Mesa 22.3 is rejected by Dawn, so there it comes from
 #     bookworm-backports. A machine with a GPU keeps its drivers untouched.
 #  3. Checks: esbuild, deno and Dawn each run, and prints the adapter.
-#  Also: Debian's fortunes-de (German text for nn/node/corpora.ts) and fonts-dejavu-core (plot labels)
-#  whenever they are missing.
+#  Also: Debian's fortunes-de (German text for nn/node/corpora.ts), fonts-dejavu-core (plot labels) and
+#  espeak-ng + sox (speech synthesis for nn/node/speech.ts) whenever they are missing.
 # XDG_RUNTIME_DIR is set for this script when unset (Dawn's Vulkan loader warns without it);
 # scripts/test.mjs sets it for the tests too.
 set -euo pipefail
@@ -59,13 +59,15 @@ fi
 missing=()
 [ -d /usr/share/games/fortunes/de ] || missing+=(fortunes-de)
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v sox >/dev/null || missing+=(sox)
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     log "installing ${missing[*]}"
     as_root apt-get update -q
     as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
   else
-    log "warning: no apt-get; ${missing[*]} not installed (the German corpus loader will say so; PNG plots lose their labels)"
+    log "warning: no apt-get; ${missing[*]} not installed (the German corpus and speech loaders will say so; PNG plots lose their labels)"
   fi
 fi
 

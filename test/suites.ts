@@ -34,3 +34,5 @@ import './regression.test.js';
 import './mcts.test.js';
 import './latent-models.test.js';
 import './attribution.test.js';
+import './ctc.test.js';
+import './audio.test.js';
