@@ -11,6 +11,7 @@ import * as rewardCalibration from './reward-calibration/cli.js';
 import * as twoTierSelection from './two-tier-selection/cli.js';
 import * as step from './step/cli.js';
 import * as causalWorldModel from './causal-world-model/cli.js';
+import * as speechIBDisentanglement from './speech-ib-disentanglement/cli.js';
 
 export interface MethodEntry<C = any> {
   /** One line for `npm run method -- --help`. */
@@ -31,4 +32,5 @@ export const METHODS: Record<string, MethodEntry> = {
   'two-tier-selection': twoTierSelection,
   step,
   'causal-world-model': causalWorldModel,
+  'speech-ib-disentanglement': speechIBDisentanglement,
 };

@@ -214,3 +214,20 @@ export function normalizeFeatures(f: Features, eps = 1e-5): Features {
   }
   return f;
 }
+
+// ------------------------------------------------------------------ synthesis (injected)
+
+/** One text segment to synthesise: espeak-ng's voice (e.g. `en-us+f2`), pitch 0–99, speed in words per minute, amplitude. */
+export interface SpeechSegment {
+  text: string;
+  voice: string;
+  pitch: number;
+  speed: number;
+  amplitude: number;
+}
+
+/**
+ * Renders segments to mono samples at `sampleRate`, silence-trimmed at both ends. Web-standard code
+ * receives one (nn/node/speech.ts makes one from espeak-ng and sox).
+ */
+export type SpeechSynthesizer = (segments: readonly SpeechSegment[], sampleRate: number) => Promise<Float32Array[]>;

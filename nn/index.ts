@@ -29,3 +29,4 @@ export * from './patching.js';
 export * from './attribution.js';
 export * from './audio.js';
 export * from './ctc.js';
+export * from './pooling.js';

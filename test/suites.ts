@@ -36,3 +36,4 @@ import './latent-models.test.js';
 import './attribution.test.js';
 import './ctc.test.js';
 import './audio.test.js';
+import './pooling.test.js';
