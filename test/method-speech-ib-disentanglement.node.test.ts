@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import type { Engine } from '../engine/index.js';
 import { QUICK } from '../methods/speech-ib-disentanglement/config.js';
-import { ALPHABET, VOCAB_SIZE, WORDS, buildUtterances, decodeText, encodeText, planUtterances, type DataOptions } from '../methods/speech-ib-disentanglement/data.js';
+import { ALPHABET, N_MELS, VOCAB_SIZE, WORDS, buildUtterances, decodeText, encodeText, normalizeGlobally, planUtterances, type DataOptions } from '../methods/speech-ib-disentanglement/data.js';
 import { VariationalEncoder } from '../methods/speech-ib-disentanglement/model.js';
 import { writeArtifacts } from '../methods/speech-ib-disentanglement/plots.js';
 import { encoderCacheDir, run, type Report } from '../methods/speech-ib-disentanglement/run.js';
@@ -51,11 +51,11 @@ describe('method speech-ib-disentanglement', function () {
     }
   });
 
-  it('buildUtterances: words joined with pauses and 150 ms padding; word frames where the audio is', async function () {
+  it('buildUtterances: words joined with pauses and 150 ms padding; word frames where the audio is; global normalisation', async function () {
     const plans = planUtterances({ ...DATA, n: 3 });
-    // Stub synthesizer: a 0.3 s tone per word.
-    const tone = Float32Array.from({ length: 4800 }, (_, i) => 0.5 * Math.sin(i / 3));
-    const utts = await buildUtterances(plans, async (segs) => segs.map(() => tone));
+    // Stub synthesizer: a 0.3 s tone per word, louder for later segments.
+    let k = 0;
+    const utts = await buildUtterances(plans, async (segs) => segs.map(() => Float32Array.from({ length: 4800 }, (_, i) => (0.1 + 0.1 * (k++ % 4)) * Math.sin(i / 3))));
     utts.forEach((u, i) => {
       const p = plans[i];
       const samples = 2 * 2400 + 4800 * p.words.length + p.pauses.reduce((a, x) => a + x, 0);
@@ -64,6 +64,15 @@ describe('method speech-ib-disentanglement', function () {
       expect(u.wordFrames[0][1]).to.equal(15 + 30);
       expect(u.text).to.equal(p.words.join(' '));
     });
+    normalizeGlobally(utts, utts);
+    const n = utts.reduce((a, u) => a + u.frames, 0);
+    for (const d of [0, 10, N_MELS - 1]) {
+      let mean = 0, sq = 0;
+      for (const u of utts) for (let t = 0; t < u.frames; t++) mean += u.mel[t * N_MELS + d] / n;
+      for (const u of utts) for (let t = 0; t < u.frames; t++) sq += (u.mel[t * N_MELS + d] - mean) ** 2 / n;
+      expect(Math.abs(mean)).to.be.below(1e-4);
+      expect(sq).to.be.closeTo(1, 1e-3);
+    }
   });
 
   it('VIB: the closed-form KL to N(0, I) equals a Monte-Carlo estimate; training-mode z has the encoded variance', async function () {

@@ -15,7 +15,7 @@ export interface TrainConfig {
 
 export interface SpeechIBConfig {
   seeds: number[];
-  /** Utterances per batch (batches are fixed, by length, and shared by every model; their order is shuffled per epoch). */
+  /** Utterances per batch of the VIBs and probes (fixed batches, by length, shared by every model; their order is shuffled per epoch). */
   batchSize: number;
   /** Downstream tasks for stage 2 and the probes (labels drawn independently of the words). */
   tasks: TaskName[];
@@ -33,6 +33,8 @@ export interface SpeechIBConfig {
   };
   /** The frozen speech encoder (trained once per run, seed `encoder.seed`). */
   encoder: EncoderShape & TrainConfig & {
+    /** The encoder's own batch size (smaller than the VIBs': more updates for CTC to leave its all-blank phase). */
+    batchSize: number;
     /** Weight of the masked log-mel reconstruction term (keeps speaker and prosody alive in the stack). */
     reconWeight: number;
     /** Share of mel frames masked (spans of maskSpan frames). */
@@ -68,9 +70,9 @@ export const DEFAULTS: SpeechIBConfig = {
   tasks: [...TASKS],
   layers: [1, 2, 3, 4],
   data: { nTrain: 600, nTest: 200, minWords: 1, maxWords: 3, pitchJitter: 8, speedJitter: 12, seed: 0 },
-  encoder: { dModel: 48, nLayers: 4, nHeads: 4, dFF: 96, ...train(20, 3e-3), weightDecay: 0.01, reconWeight: 1, maskShare: 0.15, maskSpan: 4, seed: 0 },
-  vib: { ...train(12, 2e-3), latent: 16, betaStart: 0.1, betaEnd: 1, betaRampShare: 0.75, lowBeta: 0.01 },
-  probe: train(6, 3e-3),
+  encoder: { dModel: 32, nLayers: 4, nHeads: 2, dFF: 64, ...train(20, 3e-3), batchSize: 8, weightDecay: 0.01, reconWeight: 1, maskShare: 0.15, maskSpan: 4, seed: 0 },
+  vib: { ...train(12, 1e-2), latent: 16, betaStart: 0.01, betaEnd: 0.1, betaRampShare: 0.75, lowBeta: 0.01 },
+  probe: train(6, 1e-2),
   out: 'runs/speech-ib-disentanglement',
   cacheDir: '.cache/speech',
   encoderCacheDir: 'methods/speech-ib-disentanglement/encoder',
@@ -94,6 +96,7 @@ export function makeConfig(...overrides: Partial<SpeechIBConfig>[]): SpeechIBCon
     Object.assign(c.probe, probe);
   }
   const what = 'speech-ib-disentanglement';
+  if (!Number.isInteger(c.encoder.batchSize) || c.encoder.batchSize < 1) throw new RangeError(`${what}: encoder.batchSize must be a positive integer, got ${c.encoder.batchSize}`);
   if (!Number.isInteger(c.batchSize) || c.batchSize < 1) throw new RangeError(`${what}: batchSize must be a positive integer, got ${c.batchSize}`);
   if (!c.seeds.length) throw new RangeError(`${what}: at least one seed`);
   if (!c.tasks.length || c.tasks.some((t) => !TASKS.includes(t))) throw new RangeError(`${what}: tasks must be some of ${TASKS.join(', ')}, got ${c.tasks.join(', ')}`);

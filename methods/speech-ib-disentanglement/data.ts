@@ -3,8 +3,9 @@
 // "emotion" = one of 4 prosody presets with per-utterance jitter. Each word is synthesised on its
 // own (nn/node/speech.ts through the injected SpeechSynthesizer), then the words are joined with
 // 50–100 ms pauses and 150 ms of silence at both ends, so every word's frames are known exactly.
-// Features: 40 log-mel, 25 ms / 10 ms at 16 kHz, per-utterance mean/variance normalisation.
-import { SeededRng, logMelSpectrogram, normalizeFeatures, type SpeechSegment, type SpeechSynthesizer } from '../../nn/index.js';
+// Features: 40 log-mel, 25 ms / 10 ms at 16 kHz, normalised per channel with statistics of the
+// training frames (not per utterance: that would erase loudness and much of the voice's spectral tilt).
+import { SeededRng, logMelSpectrogram, type SpeechSegment, type SpeechSynthesizer } from '../../nn/index.js';
 
 export const WORDS = [
   'zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine',
@@ -84,7 +85,7 @@ export interface Utterance {
   labels: number[];
   speaker: number;
   emotion: number;
-  /** (frames, N_MELS) normalised log-mel, row-major. */
+  /** (frames, N_MELS) log-mel, row-major (normalised in place by normalizeGlobally). */
   mel: Float32Array;
   frames: number;
   /** Each word's [start, end) in mel frames. */
@@ -109,11 +110,30 @@ export async function buildUtterances(plans: readonly UtterancePlan[], synthesiz
       bounds.push([at, at + p.length]);
       at += p.length + (u.pauses[i] ?? 0);
     });
-    const f = normalizeFeatures(logMelSpectrogram(samples, { sampleRate: SAMPLE_RATE, nMels: N_MELS, hopLength: HOP }));
+    const f = logMelSpectrogram(samples, { sampleRate: SAMPLE_RATE, nMels: N_MELS, hopLength: HOP });
     const text = u.words.join(' ');
     return {
       text, labels: encodeText(text), speaker: u.speaker, emotion: u.emotion, mel: f.data, frames: f.frames,
       wordFrames: bounds.map(([a, b]) => [Math.floor(a / HOP), Math.min(f.frames, Math.ceil(b / HOP))]),
     };
   });
+}
+
+/** Normalises every utterance's log-mel in place with the per-channel mean and std of the frames of `fitOn`. */
+export function normalizeGlobally(utts: readonly Utterance[], fitOn: readonly Utterance[]): void {
+  const mean = new Float64Array(N_MELS), sq = new Float64Array(N_MELS);
+  let n = 0;
+  for (const u of fitOn) {
+    for (let i = 0; i < u.mel.length; i++) {
+      mean[i % N_MELS] += u.mel[i];
+      sq[i % N_MELS] += u.mel[i] ** 2;
+    }
+    n += u.frames;
+  }
+  const inv = new Float64Array(N_MELS);
+  for (let d = 0; d < N_MELS; d++) {
+    mean[d] /= n;
+    inv[d] = 1 / Math.sqrt(Math.max(1e-8, sq[d] / n - mean[d] ** 2));
+  }
+  for (const u of utts) for (let i = 0; i < u.mel.length; i++) u.mel[i] = (u.mel[i] - mean[i % N_MELS]) * inv[i % N_MELS];
 }

@@ -12,7 +12,7 @@ export const summary = 'Speech IB disentanglement (Mohebbi et al. 2024): two-sta
 
 export const TABLE: FlagTable<SpeechIBConfig> = {
   seeds: { type: seedCount, help: 'model seeds 0..N-1 (VIBs and probes; the data and the encoder are shared)' },
-  batchSize: { type: pos, help: 'utterances per batch (fixed length-sorted batches, shuffled per epoch)' },
+  batchSize: { type: pos, help: 'utterances per batch of the VIBs and probes (fixed length-sorted batches, shuffled per epoch)' },
   tasks: { type: list(oneOf(TASKS)), help: 'downstream tasks of stage 2 and the probes (the first fills perLayer)' },
   layers: { type: list(pos), help: 'encoder layers (1-based) to analyse' },
   out: { type: text('DIR'), help: 'output folder of report.json and the plots' },
@@ -31,6 +31,7 @@ export const TABLE: FlagTable<SpeechIBConfig> = {
   'encoder.nLayers': { type: pos, help: 'encoder transformer blocks' },
   'encoder.nHeads': { type: pos, help: 'encoder attention heads' },
   'encoder.dFF': { type: pos, help: 'encoder MLP hidden width' },
+  'encoder.batchSize': { type: pos, help: 'speech encoder: utterances per batch' },
   'encoder.epochs': { type: pos, help: 'speech encoder: epochs' },
   'encoder.lr': { type: rate, help: 'speech encoder: peak learning rate (AdamW)' },
   'encoder.weightDecay': { type: num({ min: 0 }), help: 'speech encoder: AdamW decoupled weight decay' },

@@ -13,8 +13,10 @@ export interface EncoderShape {
 }
 
 export const MAX_FRAMES = 512;
+/** Mel frames (10 ms) per encoder frame: two stride-2 convolutions, 40 ms frames. */
+export const STRIDE = 4;
 
-/** conv1d(40→D, k5, s2) + GELU → conv1d(D→D, k3) + GELU → + learned positions → nLayers pre-norm transformer blocks. */
+/** conv1d(40→D, k5, s2) + GELU → conv1d(D→D, k5, s2) + GELU → + learned positions → nLayers pre-norm transformer blocks. */
 export class SpeechEncoder extends Module {
   readonly conv1: Conv1d;
   readonly conv2: Conv1d;
@@ -28,18 +30,19 @@ export class SpeechEncoder extends Module {
     super(engine);
     const D = shape.dModel;
     this.conv1 = this.registerModule('conv1', new Conv1d(engine, nMels, D, 5, { stride: 2, padding: 2 }));
-    this.conv2 = this.registerModule('conv2', new Conv1d(engine, D, D, 3, { padding: 1 }));
+    this.conv2 = this.registerModule('conv2', new Conv1d(engine, D, D, 5, { stride: 2, padding: 2 }));
     this.pos = this.registerModule('pos', new Embedding(engine, MAX_FRAMES, D));
     const c = transformerLMConfig({ vocabSize: 1, dModel: D, nLayers: shape.nLayers, nHeads: shape.nHeads, dFF: shape.dFF, maxSeqLen: MAX_FRAMES });
     this.blocks = this.registerModule('blocks', new ModuleList(engine, Array.from({ length: shape.nLayers }, () => new TransformerBlock(engine, c))));
     this.lnF = this.registerModule('lnF', new LayerNorm(engine, D));
     this.ctcHead = this.registerModule('ctcHead', new Linear(engine, D, vocabSize));
-    this.reconHead = this.registerModule('reconHead', new Linear(engine, D, 2 * nMels));
+    this.reconHead = this.registerModule('reconHead', new Linear(engine, D, STRIDE * nMels));
   }
 
-  /** Frames out for `melFrames` in (stride 2, padding 2, kernel 5). */
+  /** Frames out for `melFrames` in (two convolutions of kernel 5, stride 2, padding 2). */
   static outFrames(melFrames: number): number {
-    return Math.floor((melFrames - 1) / 2) + 1;
+    const half = (n: number) => Math.floor((n - 1) / 2) + 1;
+    return half(half(melFrames));
   }
 
   /**
@@ -53,7 +56,7 @@ export class SpeechEncoder extends Module {
     let h = e.tidy(() => {
       const x = mel.transpose(1, 2); // (B, nMels, Tm)
       const c1 = this.conv1.forward(x).gelu(); // (B, D, T)
-      const c2 = this.conv2.forward(c1).gelu().add(c1);
+      const c2 = this.conv2.forward(c1).gelu(); // (B, D, T)
       const pos = this.pos.forward(e.arange(T, undefined, undefined, { dtype: 'i32' })); // (T, D)
       return c2.transpose(1, 2).add(pos); // (B, T, D)
     });
@@ -65,7 +68,7 @@ export class SpeechEncoder extends Module {
     return out;
   }
 
-  /** CTC log-probs (T, B, V) and reconstruction (B, T, 2·nMels) from the last hidden state. */
+  /** CTC log-probs (T, B, V) and reconstruction (B, T, STRIDE·nMels) from the last hidden state. */
   heads(last: Tensor): { logProbs: Tensor; recon: Tensor } {
     return this.engine.tidy(() => {
       const n = this.lnF.forward(last);

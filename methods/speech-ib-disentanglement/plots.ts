@@ -87,7 +87,7 @@ export function attributionSpec(report: Report): Record<string, unknown> {
     layer: [
       { data: { values: words }, mark: { type: 'rect', color: '#ddd' }, encoding: { x: { field: 's', type: 'quantitative' }, x2: { field: 'e' } } },
       { data: { values: words }, mark: { type: 'text', dy: -100, fontSize: 11 }, encoding: { x: { field: 's', type: 'quantitative' }, text: { field: 'word' } } },
-      { data: { values }, mark: { type: 'line', interpolate: 'step-after' }, encoding: { x: { field: 't', type: 'quantitative', title: 'encoder frame (20 ms)' }, y: { field: 'weight', type: 'quantitative', title: 'attention weight' }, color: { field: 'pooler', type: 'nominal', title: null } } },
+      { data: { values }, mark: { type: 'line', interpolate: 'step-after' }, encoding: { x: { field: 't', type: 'quantitative', title: 'encoder frame (40 ms)' }, y: { field: 'weight', type: 'quantitative', title: 'attention weight' }, color: { field: 'pooler', type: 'nominal', title: null } } },
     ],
     config: FONT,
   };

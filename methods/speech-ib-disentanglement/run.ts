@@ -16,8 +16,8 @@ import {
   type CheckpointIO, type SpeechSynthesizer,
 } from '../../nn/index.js';
 import { makeConfig, type SpeechIBConfig, type TrainConfig } from './config.js';
-import { BLANK, N_MELS, TASK_CLASSES, VOCAB_SIZE, buildUtterances, decodeText, planUtterances, type TaskName, type Utterance } from './data.js';
-import { AcousticVIB, ContentVIB, SpeechEncoder, UtteranceProbe } from './model.js';
+import { BLANK, N_MELS, TASK_CLASSES, VOCAB_SIZE, buildUtterances, decodeText, normalizeGlobally, planUtterances, type TaskName, type Utterance } from './data.js';
+import { AcousticVIB, ContentVIB, STRIDE, SpeechEncoder, UtteranceProbe } from './model.js';
 
 export interface Stat {
   mean: number;
@@ -81,7 +81,7 @@ export interface RunIO {
 
 /** Everything the encoder depends on: a different key retrains it. */
 function encoderKey(c: SpeechIBConfig): Record<string, unknown> {
-  return { data: 'speech-ib-v1', plans: c.data, encoder: c.encoder, batchSize: c.batchSize };
+  return { data: 'speech-ib-v2-global-norm', plans: c.data, encoder: c.encoder, batchSize: c.batchSize };
 }
 
 /** The checkpoint folder of the encoder of configuration `c`: `<encoderCacheDir>/encoder-<CRC-32 of its key>`. */
@@ -101,7 +101,7 @@ interface Batch {
   T: number;
   lengths: number[];
   mel: Tensor; // (B, Tm, N_MELS)
-  /** (B, T, 2·N_MELS): the two mel frames under each encoder frame (reconstruction target). */
+  /** (B, T, STRIDE·N_MELS): the mel frames under each encoder frame (reconstruction target). */
   melPairs: Tensor;
   mask: Tensor; // (B, T) 1 = frame
   padMask: Tensor; // (B, T) 1 = padding
@@ -123,7 +123,7 @@ function makeBatches(engine: Engine, utts: Utterance[], batchSize: number): Batc
     const Tm = Math.max(...us.map((u) => u.frames));
     const T = SpeechEncoder.outFrames(Tm);
     const mel = new Float32Array(B * Tm * N_MELS);
-    const pairs = new Float32Array(B * T * 2 * N_MELS);
+    const pairs = new Float32Array(B * T * STRIDE * N_MELS);
     const mask = new Float32Array(B * T), speech = new Float32Array(B * T);
     const S = Math.max(1, ...us.map((u) => u.labels.length));
     const targets = new Int32Array(B * S);
@@ -132,16 +132,16 @@ function makeBatches(engine: Engine, utts: Utterance[], batchSize: number): Batc
       mel.set(u.mel, b * Tm * N_MELS);
       for (let t = 0; t < lengths[b]; t++) {
         mask[b * T + t] = 1;
-        for (let j = 0; j < 2 && 2 * t + j < u.frames; j++) pairs.set(u.mel.subarray((2 * t + j) * N_MELS, (2 * t + j + 1) * N_MELS), (b * T + t) * 2 * N_MELS + j * N_MELS);
+        for (let j = 0; j < STRIDE && STRIDE * t + j < u.frames; j++) pairs.set(u.mel.subarray((STRIDE * t + j) * N_MELS, (STRIDE * t + j + 1) * N_MELS), (b * T + t) * STRIDE * N_MELS + j * N_MELS);
       }
-      for (const [a, e] of u.wordFrames) for (let t = Math.floor(a / 2); t < Math.min(lengths[b], Math.ceil(e / 2)); t++) speech[b * T + t] = 1;
+      for (const [a, e] of u.wordFrames) for (let t = Math.floor(a / STRIDE); t < Math.min(lengths[b], Math.ceil(e / STRIDE)); t++) speech[b * T + t] = 1;
       targets.set(u.labels, b * S);
     });
     const keep = (t: Tensor) => engine.keep(t);
     batches.push({
       utts: us, B, Tm, T, lengths,
       mel: keep(engine.tensor(mel, [B, Tm, N_MELS])),
-      melPairs: keep(engine.tensor(pairs, [B, T, 2 * N_MELS])),
+      melPairs: keep(engine.tensor(pairs, [B, T, STRIDE * N_MELS])),
       mask: keep(engine.tensor(mask, [B, T])),
       padMask: keep(engine.tensor(mask.map((m) => 1 - m), [B, T])),
       speech: keep(engine.tensor(speech, [B, T])),
@@ -266,9 +266,11 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
   const utts = await buildUtterances(plans, io.synthesize);
   const dataSec = (performance.now() - t0) / 1000;
   const trainU = utts.slice(0, c.data.nTrain), testU = utts.slice(c.data.nTrain);
+  normalizeGlobally(utts, trainU);
   const meanFrames = utts.reduce((a, u) => a + u.frames, 0) / utts.length;
   log(`data: ${utts.length} utterances (${c.data.nTrain} train, ${c.data.nTest} test), mean ${(meanFrames / 100).toFixed(2)} s, ${dataSec.toFixed(1)} s to synthesise/load and featurise`);
   const train = makeBatches(engine, trainU, c.batchSize), test = makeBatches(engine, testU, c.batchSize);
+  const encTrain = makeBatches(engine, trainU, c.encoder.batchSize);
   const chance: Record<string, number> = { cerAllBlank: 1 };
   for (const task of c.tasks) {
     const counts = new Array(TASK_CLASSES[task]).fill(0);
@@ -296,7 +298,7 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
   }
   const maskRng = new SeededRng(`mask:${c.encoder.seed}`);
   if (!cached) engine.manualSeed(c.encoder.seed);
-  if (!cached) encLoss = await fit(engine, encoder, train, c.encoder, new SeededRng(`encoder:${c.encoder.seed}`), (b) => {
+  if (!cached) encLoss = await fit(engine, encoder, encTrain, c.encoder, new SeededRng(`encoder:${c.encoder.seed}`), (b) => {
     // Masked spans of mel frames (zeroed = the utterance mean after normalisation); reconstruct them.
     const keepMel = new Float32Array(b.B * b.Tm).fill(1);
     const recon = new Float32Array(b.B * b.T);
@@ -306,7 +308,7 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
         const start = maskRng.int(Math.max(1, u.frames - c.encoder.maskSpan));
         for (let t = start; t < Math.min(u.frames, start + c.encoder.maskSpan); t++) {
           keepMel[k * b.Tm + t] = 0;
-          recon[k * b.T + (t >> 1)] = 1;
+          recon[k * b.T + Math.floor(t / STRIDE)] = 1;
         }
       }
     });
@@ -319,7 +321,7 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
     return ctc.add(maskedMean(se, rm).mul(c.encoder.reconWeight));
   }, undefined, (epoch, l) => log(`  encoder epoch ${epoch + 1}/${c.encoder.epochs}: train loss ${l.toFixed(3)} (${((performance.now() - tEnc) / 1000).toFixed(0)} s)`));
   if (!cached && io.checkpointIO) {
-    await saveCheckpoint(io.checkpointIO, dir, { model: encoder, engine, step: c.encoder.epochs * train.length, config: key, extra: { finalLoss: encLoss }, keep: 1 });
+    await saveCheckpoint(io.checkpointIO, dir, { model: encoder, engine, step: c.encoder.epochs * encTrain.length, config: key, extra: { finalLoss: encLoss }, keep: 1 });
     log(`encoder: cached at ${dir}`);
   }
   const encCER = await ctcCER(engine, test, (b) => encoder.heads(encoder.hiddenStates(b.mel, b.padMask).at(-1)!).logProbs);
@@ -351,6 +353,7 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
     }
   });
   encoder.dispose();
+  disposeBatches(encTrain);
 
   // ---- per seed and layer: the two VIB stages, the probes, the ablation
   type Acc = Record<string, number[]>;
@@ -447,7 +450,7 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
           const u = b.utts[k];
           attribution = {
             task, layer: l, text: u.text, label: u[task], predicted: pr[k], frames: b.lengths[k],
-            wordFrames: u.wordFrames.map(([s, e]) => [Math.floor(s / 2), Math.ceil(e / 2)] as [number, number]),
+            wordFrames: u.wordFrames.map(([s, e]) => [Math.floor(s / STRIDE), Math.ceil(e / STRIDE)] as [number, number]),
             acoustic: Array.from(wa.subarray(k * b.T, k * b.T + b.lengths[k])), textual: Array.from(wt.subarray(k * b.T, k * b.T + b.lengths[k])),
           };
         }
@@ -481,7 +484,7 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
   }
 
   const stat = (xs: number[]): Stat => ({ mean: xs.reduce((a, x) => a + x, 0) / xs.length, perSeed: xs });
-  const speechShare = test.reduce((a, b) => a + b.utts.reduce((s, u, k) => s + Math.min(b.lengths[k], u.wordFrames.reduce((w, [x, y]) => w + Math.ceil(y / 2) - Math.floor(x / 2), 0)) / b.lengths[k], 0), 0) / testU.length;
+  const speechShare = test.reduce((a, b) => a + b.utts.reduce((s, u, k) => s + Math.min(b.lengths[k], u.wordFrames.reduce((w, [x, y]) => w + Math.ceil(y / STRIDE) - Math.floor(x / STRIDE), 0)) / b.lengths[k], 0), 0) / testU.length;
   const perTask: Report['perTask'] = {};
   for (const task of c.tasks) {
     perTask[task] = {};
