@@ -1,9 +1,9 @@
 // The speech IB-disentanglement method (methods/speech-ib-disentanglement) end to end. Unit checks: the
 // CTC alphabet, the utterance plans (deterministic, a prefix of a larger set, labels independent of the
 // words), word boundaries of the joined audio (a synthesizer stub of tones), and the VIB's closed-form KL
-// against a Monte-Carlo estimate. The quick run (default data and the shipped encoder; one seed, layers
-// 2 and 4, emotion) asserts the spec's robust claims with margins of about half the gaps the first run
-// showed (see the README).
+// against a Monte-Carlo estimate. The quick run (default data and the shipped encoder, which the default
+// run trains and writes; one seed, layers 2 and 4, emotion) asserts the spec's robust claims with margins
+// of about half the gaps the first run showed (see the README).
 import { expect } from 'chai';
 import type { Engine } from '../engine/index.js';
 import { QUICK } from '../methods/speech-ib-disentanglement/config.js';
@@ -130,7 +130,7 @@ describe('method speech-ib-disentanglement', function () {
   });
 
   it('quick run: z_text transcribes and carries no emotion, z_acoustic carries emotion beyond the text and little text; the IB compresses; attention stays on speech', async function () {
-    expect(await nodeIO.exists(encoderCacheDir(QUICK)), `the shipped encoder ${encoderCacheDir(QUICK)} (training it again takes ~10 minutes)`).to.equal(true);
+    expect(await nodeIO.exists(encoderCacheDir(QUICK)), `the shipped encoder ${encoderCacheDir(QUICK)} (the default run \`npm run method -- speech-ib-disentanglement\` trains and writes it)`).to.equal(true);
     const live0 = engine.memory().liveBuffers;
     const report: Report = await run(engine, QUICK, {
       synthesize: espeakSynthesizer({ cacheDir: '.cache/speech' }), checkpointIO: nodeIO, log: process.env.SPEECH_LOG ? (l) => console.log(l) : undefined,

@@ -11,6 +11,11 @@ import { logMelSpectrogram, type SpeechSegment } from '../nn/index.js';
 describe('speech synthesis (espeak-ng + sox)', function () {
   this.timeout(60_000);
 
+  it('espeak-ng and sox are installed (scripts/setup.sh installs them; the error names what is missing)', function () {
+    // Fails, never skips, on a machine without them: the speech tests and the method need both tools.
+    checkSpeechTools();
+  });
+
   it('renders segments at 16 kHz, trimmed, caches them by their settings, and reads the cache back', async function () {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-speech-'));
     try {

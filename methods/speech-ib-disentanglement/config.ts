@@ -60,6 +60,11 @@ export interface SpeechIBConfig {
   cacheDir: string;
   /** Where the trained encoder is cached: a checkpoint folder `encoder-<hash of its configuration>` inside (the default one ships). */
   encoderCacheDir: string;
+  /**
+   * Load the cached encoder when its stored configuration matches (else train and cache it). Off by default, so a
+   * default run trains the encoder on kiln and refreshes the cache; the quick preset reuses it.
+   */
+  reuseEncoder: boolean;
 }
 
 const train = (epochs: number, lr: number): TrainConfig => ({ epochs, lr, weightDecay: 0.005, clipGradNorm: 1, warmupFraction: 0.1 });
@@ -76,10 +81,12 @@ export const DEFAULTS: SpeechIBConfig = {
   out: 'runs/speech-ib-disentanglement',
   cacheDir: '.cache/speech',
   encoderCacheDir: 'methods/speech-ib-disentanglement/encoder',
+  reuseEncoder: false,
 };
 
-/** The test preset: the default data and (cached) encoder; one seed, layers 2 and 4, emotion only. */
+/** The test preset: the default data and the cached encoder (the default run's); one seed, layers 2 and 4, emotion only. */
 export const QUICK: Partial<SpeechIBConfig> = {
+  reuseEncoder: true,
   seeds: [0],
   tasks: ['emotion'],
   layers: [2, 4],

@@ -1,5 +1,5 @@
 // `npm run method -- speech-ib-disentanglement` flags: one row per key of SpeechIBConfig (config.ts), defaults read from makeConfig.
-import { int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type SpeechIBConfig } from './config.js';
 import { TASKS } from './data.js';
 
@@ -17,7 +17,8 @@ export const TABLE: FlagTable<SpeechIBConfig> = {
   layers: { type: list(pos), help: 'encoder layers (1-based) to analyse' },
   out: { type: text('DIR'), help: 'output folder of report.json and the plots' },
   cacheDir: { flag: 'cache', type: text('DIR'), help: 'cache folder of the synthesised word WAVs' },
-  encoderCacheDir: { flag: 'encoder-cache', type: text('DIR'), help: 'folder of the cached trained encoder (encoder-<hash of its configuration> inside)' },
+  encoderCacheDir: { flag: 'encoder-cache', type: text('DIR'), help: 'folder of the cached trained encoder (encoder-<hash of its configuration> inside; every run that trains it writes it)' },
+  reuseEncoder: { type: bool, help: 'load the cached encoder if its stored configuration matches (else train it); --no-reuse-encoder forces training' },
 
   'data.nTrain': { type: pos, help: 'training utterances' },
   'data.nTest': { type: pos, help: 'test utterances' },
@@ -66,5 +67,5 @@ export const FLAGS: MethodFlags<SpeechIBConfig> = {
   table: TABLE,
   defaults: (quick) => makeConfig(quick ? QUICK : {}),
   validate: (c) => makeConfig(c),
-  quickHelp: 'the test preset: the default data and cached encoder, one seed, layers 2 and 4, emotion only',
+  quickHelp: 'the test preset: the default data and the cached encoder (--reuse-encoder), one seed, layers 2 and 4, emotion only',
 };

@@ -75,7 +75,7 @@ export interface RunIO {
   log?: (line: string) => void;
   /** Renders text segments to audio (nn/node's espeakSynthesizer in the CLI). Required. */
   synthesize?: SpeechSynthesizer;
-  /** Cache of the trained encoder (a kiln checkpoint folder per configuration). Without it the encoder is trained every run. */
+  /** Cache of the trained encoder (a kiln checkpoint folder per configuration): written after training, read with config.reuseEncoder. Without it the encoder is trained every run. */
   checkpointIO?: CheckpointIO;
 }
 
@@ -286,7 +286,9 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
   const dir = encoderCacheDir(c);
   let cached = false;
   let encLoss = NaN;
-  if (io.checkpointIO && (await latestCheckpoint(io.checkpointIO, dir))) {
+  if (!c.reuseEncoder) log(`encoder: training (--reuse-encoder loads ${dir} instead when its configuration matches)`);
+  else if (!io.checkpointIO || !(await latestCheckpoint(io.checkpointIO, dir))) log(`encoder: no cached encoder at ${dir}; training`);
+  else {
     try {
       const st = await loadCheckpoint(io.checkpointIO, dir, { model: encoder, engine });
       cached = JSON.stringify(st.config) === JSON.stringify(key);
