@@ -323,6 +323,9 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
     return ctc.add(maskedMean(se, rm).mul(c.encoder.reconWeight));
   }, undefined, (epoch, l) => log(`  encoder epoch ${epoch + 1}/${c.encoder.epochs}: train loss ${l.toFixed(3)} (${((performance.now() - tEnc) / 1000).toFixed(0)} s)`));
   if (!cached && io.checkpointIO) {
+    // The new encoder replaces the cached one of this configuration outright, so its folder keeps one name
+    // (step-…, not a re-save suffix) and the shipped files change only when the weights do.
+    if (io.checkpointIO.remove && (await io.checkpointIO.exists(dir))) await io.checkpointIO.remove(dir);
     await saveCheckpoint(io.checkpointIO, dir, { model: encoder, engine, step: c.encoder.epochs * encTrain.length, config: key, extra: { finalLoss: encLoss }, keep: 1 });
     log(`encoder: cached at ${dir}`);
   }
