@@ -31,6 +31,8 @@ import { DEFAULTS as RC_DEFAULTS } from '../methods/reward-calibration/config.js
 import { FLAGS as RC } from '../methods/reward-calibration/flags.js';
 import { DEFAULTS as STEP_DEFAULTS } from '../methods/step/config.js';
 import { FLAGS as STEP } from '../methods/step/flags.js';
+import { DEFAULTS as SPEECH_DEFAULTS } from '../methods/speech-ib-disentanglement/config.js';
+import { FLAGS as SPEECH } from '../methods/speech-ib-disentanglement/flags.js';
 import { GRAMMAR_DEFAULTS } from '../methods/step/trees.js';
 import { staleAware, staleReason } from '../scripts/stale.mjs';
 
@@ -57,6 +59,7 @@ describe('CLI flags', function () {
     ['two-tier-selection', TTS, TTS_DEFAULTS],
     ['step', STEP, { ...STEP_DEFAULTS, grammar: GRAMMAR_DEFAULTS }],
     ['causal-world-model', CWM, CWM_DEFAULTS],
+    ['speech-ib-disentanglement', SPEECH, SPEECH_DEFAULTS],
   ];
 
   it('every method is registered with its flag table', function () {

@@ -337,18 +337,18 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
   // ---- hidden states of the analysed layers, normalised per dim with train-frame statistics
   const D = c.encoder.dModel;
   engine.noGrad(() => {
-    for (const b of [...train, ...test]) {
-      const hs = encoder.hiddenStates(b.mel, b.padMask);
-      hs.forEach((h, i) => (c.layers.includes(i + 1) ? b.hidden.set(i + 1, engine.keep(h)) : h.dispose()));
-    }
+    // tidy: the blocks' intermediates go; keep exempts the analysed layers' states.
+    for (const b of [...train, ...test]) engine.tidy(() => {
+      encoder.hiddenStates(b.mel, b.padMask).forEach((h, i) => c.layers.includes(i + 1) && b.hidden.set(i + 1, engine.keep(h)));
+    });
     for (const l of c.layers) {
       const [sum, sq] = [0, 1].map((p) => engine.tidy(() => engine.stack(train.map((b) => {
         const h = b.hidden.get(l)!.mul(b.mask.reshape([b.B, b.T, 1]));
         return (p ? h.square() : h).sum([0, 1]);
       })).sum(0)));
       const n = train.reduce((a, b) => a + frames(b), 0);
-      const mean = engine.keep(sum.div(n));
-      const std = engine.keep(sq.div(n).sub(mean.square()).clamp(1e-8).sqrt());
+      const mean = engine.tidy(() => sum.div(n)); // (D)
+      const std = engine.tidy(() => sq.div(n).sub(mean.square()).clamp(1e-8).sqrt()); // (D)
       for (const b of [...train, ...test]) {
         const h = b.hidden.get(l)!;
         b.hidden.set(l, engine.keep(engine.tidy(() => h.sub(mean).div(std).mul(b.mask.reshape([b.B, b.T, 1])))));
@@ -392,9 +392,9 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
       const s1 = await stage1(null);
       (contentRaw[l] ??= { cer: [], kl: [] }).cer.push(s1.cer);
       contentRaw[l].kl.push(s1.kl);
-      // z_textual: the frozen stage-1 mean.
+      // z_textual: the frozen stage-1 mean (tidy frees the kl that forward also returns).
       const zText = new Map<Batch, Tensor>();
-      engine.noGrad(() => [...train, ...test].forEach((b) => zText.set(b, engine.keep(s1.m.encoder.forward(H(b), false).mu))));
+      engine.noGrad(() => [...train, ...test].forEach((b) => zText.set(b, engine.keep(engine.tidy(() => s1.m.encoder.forward(H(b), false).mu)))));
       s1.m.dispose();
       let line = `${tag}: content CER ${s1.cer.toFixed(3)}, KL ${s1.kl.toFixed(2)}`;
       if (l === lastLayer) {
@@ -460,7 +460,7 @@ export async function run(engine: Engine, config: Partial<SpeechIBConfig> = {}, 
           };
         }
         const zAc = new Map<Batch, Tensor>();
-        engine.noGrad(() => [...train, ...test].forEach((b) => zAc.set(b, engine.keep(m2.encoder.forward(H(b), false).mu))));
+        engine.noGrad(() => [...train, ...test].forEach((b) => zAc.set(b, engine.keep(engine.tidy(() => m2.encoder.forward(H(b), false).mu)))));
         m2.dispose();
 
         // Probes on the frozen codes and on the raw layer.
