@@ -147,6 +147,31 @@ fn tree(t: u32, v: R) -> R {
   }
   return red[0];
 }`,
+  // Needs the kernel's Params (blank, classes, batch, max_target, lp_offset, tg_offset) and its `lp`
+  // and `targets` bindings; the forward and the backward kernel must agree on these exactly.
+  ctc: `// "-Inf" as a finite NEG, so NEG - NEG is never NaN.
+const NEG: f32 = -1e30;
+
+fn lse2(a: f32, b: f32) -> f32 {
+  let m = max(a, b);
+  if (m <= NEG) { return NEG; }
+  return m + log(exp(a - m) + exp(b - m));
+}
+
+// The raw target label of extended state s (odd s) of element b, or blank (even s).
+fn label(b: u32, s: u32) -> i32 {
+  if ((s & 1u) == 0u) { return i32(p.blank); }
+  return targets[p.tg_offset + b * p.max_target + (s - 1u) / 2u];
+}
+
+// The label clamped into [0, C): memory stays in bounds for a bad label (reported as NaN).
+fn safe(k: i32) -> u32 {
+  return u32(clamp(k, 0, i32(p.classes) - 1));
+}
+
+fn emit(t: u32, b: u32, k: i32) -> f32 {
+  return f32(lp[p.lp_offset + (t * p.batch + b) * p.classes + safe(k)]);
+}`,
 };
 
 const GENERATED_BLOCK = /^\/\/ @generated\b[^]*?^\/\/ @end generated$/m;

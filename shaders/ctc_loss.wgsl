@@ -33,28 +33,14 @@ struct Params {
 
 override WG: u32 = 64;
 
+// @shared ctc: the engine splices in NEG, lse2, label, safe and emit (SHARED in engine/shaders.ts),
+// one copy for the forward and backward kernels; these stand-ins keep the file valid WGSL on its own.
 const NEG: f32 = -1e30;
-
-fn lse2(a: f32, b: f32) -> f32 {
-  let m = max(a, b);
-  if (m <= NEG) { return NEG; }
-  return m + log(exp(a - m) + exp(b - m));
-}
-
-// The raw target label of extended state s (odd s) of element b, or blank (even s).
-fn label(b: u32, s: u32) -> i32 {
-  if ((s & 1u) == 0u) { return i32(p.blank); }
-  return targets[p.tg_offset + b * p.max_target + (s - 1u) / 2u];
-}
-
-// The label clamped into [0, C): memory stays in bounds for a bad label (reported as NaN loss).
-fn safe(k: i32) -> u32 {
-  return u32(clamp(k, 0, i32(p.classes) - 1));
-}
-
-fn emit(t: u32, b: u32, k: i32) -> f32 {
-  return f32(lp[p.lp_offset + (t * p.batch + b) * p.classes + safe(k)]);
-}
+fn lse2(a: f32, b: f32) -> f32 { return max(a, b); }
+fn label(b: u32, s: u32) -> i32 { return i32(p.blank); }
+fn safe(k: i32) -> u32 { return u32(k); }
+fn emit(t: u32, b: u32, k: i32) -> f32 { return f32(lp[0]); }
+// @end shared
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
