@@ -130,6 +130,12 @@ export function range(item: ValueType<number>): ValueType<[number, number]> {
   };
 }
 
+/** The value types most flag tables use: counts, sizes and steps; rates; shares. */
+export const positiveInt = int({ min: 1 });
+export const nonNegativeInt = int({ min: 0 });
+export const positiveNum = num({ above: 0 });
+export const unitInterval = num({ min: 0, max: 1 });
+
 /** `N`: the seeds 0 … N-1. */
 export const seedCount: ValueType<number[]> = {
   label: 'N',

@@ -1,9 +1,7 @@
 // `npm run method -- causal-world-model` flags: one row per key of CausalWorldModelConfig (config.ts),
 // defaults read from makeConfig.
-import { bool, int, list, num, oneOf, text, type FlagTable, type MethodFlags, type ValueType } from '../flags.js';
+import { bool, int, list, num, oneOf, positiveInt as pos, positiveNum as rate, text, type FlagTable, type MethodFlags, type ValueType } from '../flags.js';
 import { QUICK, makeConfig, type CausalWorldModelConfig } from './config.js';
-
-const pos = int({ min: 1 });
 
 /** N (seeds 0..N-1) or A-B (seeds A..B, e.g. one seed per process: --seeds=2-2). */
 const seedSpec: ValueType<number[]> = {
@@ -21,7 +19,6 @@ const seedSpec: ValueType<number[]> = {
   format: (v) => (v.every((x, i) => x === i) ? String(v.length) : `${v[0]}-${v[v.length - 1]}`),
 };
 const nonNeg = num({ min: 0 });
-const rate = num({ above: 0 });
 
 export const summary = 'causal world model vs LM-only text world model (Gkountouras et al. 2025): N-step causal inference and MCTS planning on GridWorld-lite';
 

@@ -1,8 +1,6 @@
 // `npm run method -- cge` flags: one row per key of CGEConfig (config.ts), defaults read from makeConfig.
-import { bool, int, list, num, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, list, num, positiveInt as pos, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type CGEConfig } from './config.js';
-
-const pos = int({ min: 1 });
 
 export const summary = 'contrastive generative exploration (Isonuma & Titov 2025): generate what is novel in a fine-tune by contrasting it with its pre-trained self';
 

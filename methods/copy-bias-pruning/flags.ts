@@ -1,10 +1,6 @@
 // `npm run method -- copy-bias-pruning` flags: one row per key of CopyBiasConfig (config.ts), defaults read from makeConfig.
-import { bool, int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, int, list, nonNegativeInt as nonNeg, num, oneOf, positiveInt as pos, seedCount, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type CopyBiasConfig } from './config.js';
-
-const pos = int({ min: 1 });
-const nonNeg = int({ min: 0 });
-const share = num({ min: 0, max: 1 });
 
 export const summary = 'copy-bias pruning (Ali, Wolf, Titov): integrated-gradient copying neurons pruned in a tiny ICL model, vs random prunes; task vectors';
 

@@ -1,11 +1,8 @@
 // `npm run method -- global-batch-lbl` flags: one row per key of GlobalBatchLBLConfig (config.ts),
 // defaults read from makeConfig (the Markov corpus's from MARKOV_DEFAULTS, which apply where unset).
-import { int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { int, list, nonNegativeInt as nonNeg, num, oneOf, positiveInt as pos, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { ARMS, QUICK, makeConfig, type GlobalBatchLBLConfig } from './config.js';
 import { MARKOV_DEFAULTS as M } from './markov.js';
-
-const pos = int({ min: 1 });
-const nonNeg = int({ min: 0 });
 
 export const summary = 'global-batch vs micro-batch load-balancing loss for MoE (Qiu et al. 2025): expert specialisation by domain';
 

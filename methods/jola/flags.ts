@@ -1,11 +1,7 @@
 // `npm run method -- jola` flags: one row per key of JolaConfig (config.ts), defaults read from makeConfig.
-import { bool, int, list, num, oneOf, range, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, int, list, nonNegativeInt as nonNeg, num, oneOf, positiveInt as pos, positiveNum as rate, range, seedCount, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
 import { METHODS, QUICK, makeConfig, type JolaConfig } from './config.js';
 
-const pos = int({ min: 1 });
-const nonNeg = int({ min: 0 });
-const rate = num({ above: 0 });
-const share = num({ min: 0, max: 1 });
 const len = range(int({ min: 1, max: 6 }));
 
 export const summary = 'JoLA (Lai et al. 2025): HardConcrete-gated per-head edits vs full fine-tuning, LoRA and LoFIT with few examples';

@@ -1,9 +1,8 @@
 // `npm run method -- reward-calibration` flags: one row per key of RewardCalibrationConfig (config.ts),
 // defaults read from makeConfig.
-import { int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { int, list, num, oneOf, positiveInt as pos, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type RewardCalibrationConfig } from './config.js';
 
-const pos = int({ min: 1 });
 const frac = num({ above: 0, max: 1 });
 
 export const summary = 'post-hoc reward calibration of length bias with LOWESS (Huang et al. 2025) on a tiny Bradley-Terry reward model';

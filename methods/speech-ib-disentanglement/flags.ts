@@ -1,12 +1,7 @@
 // `npm run method -- speech-ib-disentanglement` flags: one row per key of SpeechIBConfig (config.ts), defaults read from makeConfig.
-import { bool, int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, list, nonNegativeInt as nonNeg, num, oneOf, positiveInt as pos, positiveNum as rate, seedCount, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type SpeechIBConfig } from './config.js';
 import { TASKS } from './data.js';
-
-const pos = int({ min: 1 });
-const nonNeg = int({ min: 0 });
-const rate = num({ above: 0 });
-const share = num({ min: 0, max: 1 });
 
 export const summary = 'Speech IB disentanglement (Mohebbi et al. 2024): two-stage VIB splitting a speech encoder\'s layers into textual (CTC) and acoustic (task) codes';
 

@@ -1,14 +1,9 @@
 // `npm run method -- step` flags: one row per key of StepConfig (config.ts), defaults read from makeConfig
 // (the grammar's from GRAMMAR_DEFAULTS, which apply where unset).
-import { int, list, num, oneOf, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { list, nonNegativeInt as nonNeg, oneOf, positiveInt as pos, positiveNum as rate, seedCount, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
 import { PRETRAIN_ARMS, QUICK, makeConfig, type StepConfig } from './config.js';
 import { TASKS } from './tasks.js';
 import { GRAMMAR_DEFAULTS as G } from './trees.js';
-
-const pos = int({ min: 1 });
-const nonNeg = int({ min: 0 });
-const rate = num({ above: 0 });
-const share = num({ min: 0, max: 1 });
 
 export const summary = 'STEP (Lindemann et al. 2024): pre-training on described syntactic transformations, then few-shot syntactic tasks and structural generalisation';
 

@@ -1,10 +1,6 @@
 // `npm run method -- two-tier-selection` flags: one row per key of TwoTierConfig (config.ts), defaults read from makeConfig.
-import { bool, int, list, num, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, int, list, nonNegativeInt as nonNeg, num, positiveInt as pos, positiveNum as rate, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type TwoTierConfig } from './config.js';
-
-const pos = int({ min: 1 });
-const nonNeg = int({ min: 0 });
-const rate = num({ above: 0 });
 
 export const summary = 'Margin sampling (Ramírez et al. 2024): escalate the small model\'s lowest-margin queries vs random mixing, a learned scorer and routing';
 

@@ -1,12 +1,8 @@
 // `npm run method -- untrac` flags: one row per key of UntracConfig (config.ts), defaults read from
 // makeConfig (the world's from WORLD_DEFAULTS, which apply where unset).
-import { bool, int, list, num, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, list, nonNegativeInt as nonNeg, num, positiveInt as pos, positiveNum as positive, seedCount, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type UntracConfig } from './config.js';
 import { WORLD_DEFAULTS as W } from './topics.js';
-
-const pos = int({ min: 1 });
-const nonNeg = int({ min: 0 });
-const positive = num({ above: 0 });
 
 export const summary = 'UnTrac / UnTrac-Inv (Isonuma & Titov 2024): training-corpus influence by unlearning vs leave-one-out retraining, against GradDot/GradCos/TracIn';
 
