@@ -7,6 +7,7 @@
 // so a config key without a row does not compile), each row saying how to parse the flag and what it
 // means; the default shown is read from the method's own makeConfig(), never restated.
 import { parseArgs } from 'node:util';
+import { editDistance } from '../nn/index.js';
 
 /** A wrong command line: the message names the flag; the CLIs print it and exit 2. */
 export class UsageError extends Error {
@@ -160,17 +161,6 @@ export interface Flag {
   shown?: string;
   /** Shown as `--quick: …` when it differs from `shown`. */
   quick?: string;
-}
-
-/** Levenshtein distance (small strings). */
-export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 /** The closest of `known` to `word` (case, dashes, dots and underscores ignored), if close enough. */
