@@ -6,9 +6,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from '../checkpoint.js';
-import { readWav } from '../audio.js';
-import type { SpeechSegment, SpeechSynthesizer } from '../audio.js';
+// Through nn's index, so the nn-node bundle imports nn.js rather than carrying its own copy of these modules.
+import { crc32, readWav, type SpeechSegment, type SpeechSynthesizer } from '../index.js';
 
 const HINT = 'install the Debian/Ubuntu packages espeak-ng and sox (sudo apt-get install -y --no-install-recommends espeak-ng sox), or run `npm run setup`';
 
