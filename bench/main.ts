@@ -14,6 +14,7 @@ import { benchMoE } from './moe.js';
 import type { Peer } from './peers/peer.js';
 import { benchRouter } from './router.js';
 import { benchSteps } from './steps.js';
+import { benchMethodSteps, profileMethodSteps } from './method-steps.js';
 import { alternateRounds, type TimeOptions } from './timing.js';
 import { UsageError } from '../methods/flags.js';
 import { benchHelp, parseBenchFlags, type BenchOptions } from './flags.js';
@@ -141,8 +142,10 @@ async function main(): Promise<void> {
   add({ name: 'ceiling submit and wait', unit: 'calls/s', kiln: ceilings.submitPerSec, shape: 'wall clock' });
 
   if (opts.profile) {
+    await profileMethodSteps(engine, want);
+    // With --filter only the matching method steps are profiled (the goal rows take minutes on lavapipe).
     const { profileGoals } = await import('./profile.js');
-    await profileGoals(engine, time, ceilings.dispatchPerSec);
+    if (!opts.filter) await profileGoals(engine, time, ceilings.dispatchPerSec);
   }
   const t0 = performance.now();
   if (group('core')) await benchKernels({ engine, peers, ceilings, small, time, want, add });
@@ -201,7 +204,10 @@ async function main(): Promise<void> {
     }
   }
   const t1 = performance.now();
-  if (group('steps')) await benchSteps(engine, { small, time, want, add, peers, rounds: PEER_ROUNDS });
+  if (group('steps')) {
+    await benchSteps(engine, { small, time, want, add, peers, rounds: PEER_ROUNDS });
+    await benchMethodSteps(engine, { time, want, add });
+  }
   console.log(`  (steps group: ${((performance.now() - t1) / 1000).toFixed(0)} s)`);
 
   console.log(`\n${formatTable(rows)}`);

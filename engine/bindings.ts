@@ -37,6 +37,8 @@ export class BindGroupCache {
   private groups = new Map<string, GPUBindGroup>();
   private ids = new WeakMap<GPUBuffer, number>();
   private nextId = 1;
+  /** Bind groups created so far (cache misses). */
+  created = 0;
 
   constructor(
     private device: GPUDevice,
@@ -75,6 +77,7 @@ export class BindGroupCache {
     let g = this.groups.get(key);
     if (g) return g;
     if (this.groups.size >= this.maxGroups) this.dropAll();
+    this.created++;
     g = this.device.createBindGroup({
       layout: l.bindGroupLayout,
       entries: [{ binding: 0, resource: { buffer: uniform, offset: 0, size } }, ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } }))],

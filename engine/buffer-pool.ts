@@ -37,6 +37,8 @@ export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private serials = new WeakMap<GPUBuffer, number>();
   private nextSerial = 0;
+  /** Buffers created so far (pool misses). */
+  created = 0;
   private pooledBytes = 0;
   private retired: GPUBuffer[] = [];
   private liveBuffers = 0;
@@ -125,6 +127,7 @@ export class BufferPool {
   }
 
   private serialise(buf: GPUBuffer): GPUBuffer {
+    this.created++;
     this.serials.set(buf, this.nextSerial++);
     return buf;
   }

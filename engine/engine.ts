@@ -41,6 +41,25 @@ export interface KernelProfile {
   kernels: KernelProfileRow[];
 }
 
+/**
+ * Cumulative counts of the engine's host-side work since it was created (engine.counters()): what a
+ * training step costs besides kernel time. Take two snapshots and subtract.
+ */
+export interface EngineCounters {
+  /** Kernel launches encoded (engine.run). */
+  dispatches: number;
+  /** Command buffers submitted (flush). */
+  submits: number;
+  /** Host readbacks (a mapAsync each: a wait for the queue to drain). */
+  readbacks: number;
+  /** Bind groups created (cache misses). */
+  bindGroups: number;
+  /** Compute pipelines created. */
+  pipelines: number;
+  /** Pooled storage buffers created (pool misses). */
+  buffers: number;
+}
+
 /** One kernel launch: which shader, how it is specialised, its uniform words, buffers and grid. */
 export interface KernelCall {
   shader: ShaderName;
@@ -81,6 +100,7 @@ export class Engine {
   /** While gpuTime runs: the query set every compute pass writes its begin/end timestamps into. */
   private timer: { querySet: GPUQuerySet; used: number; shaders?: string[] } | null = null;
   private dispatches = 0;
+  private readonly counts = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0 };
   private readonly writes = new WeakMap<GPUBuffer, number>();
   private writeCount = 0;
   private chunks: UniformChunk[] = [];
@@ -370,6 +390,7 @@ export class Engine {
     pass.setBindGroup(0, bindGroup, [uOffset]);
     const [x, y = 1, z = 1] = call.grid;
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    this.counts.dispatches++;
     if (this.timer?.shaders) {
       this.timer.shaders.push(call.shader);
       this.endPass(); // profileKernels: one timed pass per dispatch
@@ -426,6 +447,7 @@ export class Engine {
     }
     this.chunkIndex = 0;
     this.device.queue.submit([this.encoder.finish()]);
+    this.counts.submits++;
     this.pool.destroyRetired();
     this.encoder = null;
     this.dispatches = 0;
@@ -458,6 +480,7 @@ export class Engine {
     this.openEncoder().clearBuffer(this.errorBuffer);
     this.detector?.cleared();
     this.flush();
+    this.counts.readbacks++;
     try {
       await staging.mapAsync(MapMode.READ);
     } catch (e) {
@@ -575,6 +598,11 @@ export class Engine {
     this.platform = {};
   }
 
+  /** Cumulative host-side counts (EngineCounters): subtract two snapshots to cost a step. */
+  counters(): EngineCounters {
+    return { ...this.counts, bindGroups: this.bindGroups.created, buffers: this.pool.created };
+  }
+
   /** Number of compiled pipelines (for tests of the cache). */
   get pipelineCount(): number {
     return this.pipelines.size;
@@ -602,6 +630,7 @@ export class Engine {
     }
     const c: Record<string, number> = {};
     for (const [k, v] of Object.entries(constants)) c[k] = Number(v);
+    this.counts.pipelines++;
     p = this.device.createComputePipeline({
       label: key,
       layout: this.bindGroups.layout(shader, shaderSource(shader)).pipelineLayout,

@@ -1,5 +1,5 @@
 // kiln's public surface.
-export { Engine, type EngineOptions, type KernelCall, type KernelProfile, type KernelProfileRow } from './engine.js';
+export { Engine, type EngineOptions, type EngineCounters, type KernelCall, type KernelProfile, type KernelProfileRow } from './engine.js';
 export { Tensor, type TensorOrScalar } from './tensor.js';
 export type { DType, TypedArray } from './dtype.js';
 export type { Capabilities } from './capabilities.js';

@@ -1,5 +1,7 @@
-// Row reduction: input is a contiguous [rows, cols] block (the ops layer permutes the reduced axes
-// last); out[row] = reduce(a[row, :]). One workgroup per row, or one invocation per row when SERIAL
+// Row reduction over a strided [rows, cols] view (the ops layer permutes the reduced axes last; a
+// view it cannot express with two strides is copied first): out[row] = reduce(a[row, :]), element
+// (row, j) at offset + row * rowStride + j * colStride. A sum over the leading axis of a contiguous
+// (R, C) tensor (bias gradients) is then the view rowStride 1, colStride C, read in place. One workgroup per row, or one invocation per row when SERIAL
 // (short rows). Ties in argmax/argmin go to the lower index.
 alias T = f32; // input storage
 alias C = f32; // accumulator
@@ -9,6 +11,8 @@ struct Params {
   rows: u32,
   cols: u32,
   offset: u32,
+  rowStride: u32,
+  colStride: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -44,12 +48,12 @@ fn serial_row(base: u32) -> vec2<f32> {
   var acc = C(a[base]);
   var bi = 0u;
   for (var j = 1u; j < p.cols; j++) {
-    let v = C(a[base + j]);
+    let v = C(a[base + j * p.colStride]);
     if (OP == 0u) { acc += v; } else if (better(v, j, acc, bi)) { acc = v; bi = j; }
   }
   if (OP == 5u) {
     var s = 0.0;
-    for (var j = 0u; j < p.cols; j++) { s += exp(f32(a[base + j]) - f32(acc)); }
+    for (var j = 0u; j < p.cols; j++) { s += exp(f32(a[base + j * p.colStride]) - f32(acc)); }
     return vec2<f32>(f32(acc) + log(s), 0.0);
   }
   return vec2<f32>(f32(acc), f32(bi));
@@ -61,14 +65,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (SERIAL) {
     let row = (wid.y * nwg.x + wid.x) * WG + lid.x;
     if (row < p.rows) {
-      let r = serial_row(p.offset + row * p.cols);
+      let r = serial_row(p.offset + row * p.rowStride);
       if (is_arg()) { out[row] = O(u32(r.y)); } else { out[row] = O(r.x); }
     }
     return;
   }
   let row = wid.y * nwg.x + wid.x;
   let live = row < p.rows;
-  let base = p.offset + row * p.cols;
+  let base = p.offset + row * p.rowStride;
   let t = lid.x;
   // Strided partial over the row.
   var acc = C(0);
@@ -76,7 +80,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var have = false;
   if (live) {
     for (var j = t; j < p.cols; j += WG) {
-      let v = C(a[base + j]);
+      let v = C(a[base + j * p.colStride]);
       if (OP == 0u) { acc += v; }
       else if (!have || better(v, j, acc, bi)) { acc = v; bi = j; have = true; }
     }
@@ -100,7 +104,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
     var s = 0.0;
     if (live) {
-      for (var j = t; j < p.cols; j += WG) { s += exp(f32(a[base + j]) - f32(m)); }
+      for (var j = t; j < p.cols; j += WG) { s += exp(f32(a[base + j * p.colStride]) - f32(m)); }
     }
     wval[t] = C(s);
     workgroupBarrier();

@@ -5,7 +5,7 @@ import type { DType } from '../dtype.js';
 import { isFloat } from '../dtype.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { Params } from '../params.js';
-import { normAxes, normAxis } from '../shape.js';
+import { normAxes, normAxis, viewStrides } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { computeType, empty, gridRows, grid1d, requireFloat } from './util.js';
 
@@ -48,7 +48,11 @@ function reduceKernel(kind: ReduceKind, x: Tensor, p: Plan): Tensor {
   }
   const identityPerm = p.perm.every((d, i) => d === i);
   const permuted = identityPerm ? x : engine.noGrad(() => x.permute(p.perm));
-  const src = permuted.isContiguous() ? permuted : engine.noGrad(() => permuted.contiguous());
+  // Read in place when the permuted view is a strided [rows, cols] matrix (always true for one
+  // reduced axis of a contiguous tensor, e.g. a bias gradient's sum over rows); copy otherwise.
+  const inPlace = viewStrides(permuted.shape, permuted.strides, [p.rows, p.cols]);
+  const src = inPlace || permuted.isContiguous() ? permuted : engine.noGrad(() => permuted.contiguous());
+  const [rowStride, colStride] = inPlace ?? [p.cols, 1];
   // Short rows: one invocation per row; long rows: a workgroup per row.
   const serial = p.cols <= 32 || (p.rows >= 4096 && p.cols <= 256);
   const wg = 64;
@@ -56,7 +60,7 @@ function reduceKernel(kind: ReduceKind, x: Tensor, p: Plan): Tensor {
     shader: 'reduce',
     types: { T: x.dtype, C: computeType(x.dtype), O: outDtype },
     constants: { OP: OPS[kind], SERIAL: serial, WG: wg },
-    params: new Params().u32(p.rows).u32(p.cols).u32(src.offset).finish(),
+    params: new Params().u32(p.rows).u32(p.cols).u32(src.offset).u32(rowStride).u32(colStride).finish(),
     buffers: [src.storage.buffer, out.storage.buffer],
     grid: serial ? grid1d(engine, p.rows, wg) : gridRows(engine, p.rows),
   });
