@@ -165,6 +165,45 @@ describe('engine internals', function () {
     expect(engine.pipelineCount).to.equal(warm);
   });
 
+  it('counters() counts dispatches, submits, readbacks and cache misses as they happen', async function () {
+    const x = engine.randn([32]);
+    await x.data();
+    const a = engine.counters();
+    // 30 dispatches (mul, add, abs ten times) on shapes seen before in this suite: no new pipeline.
+    const y = engine.tidy(() => {
+      let t = x;
+      for (let i = 0; i < 10; i++) t = t.mul(0.99).add(0.01).abs();
+      return t;
+    });
+    const b = engine.counters();
+    expect(b.dispatches - a.dispatches).to.equal(30);
+    expect(b.readbacks - a.readbacks).to.equal(0);
+    await y.data();
+    const c = engine.counters();
+    expect(c.readbacks - b.readbacks).to.equal(1);
+    expect(c.submits - a.submits).to.be.within(1, 2); // one at the readback, one if 64 filled up before
+    // A repeat of the same work on the same pooled buffers creates no bind group, buffer or pipeline.
+    engine.tidy(() => {
+      let t = x;
+      for (let i = 0; i < 10; i++) t = t.mul(0.99).add(0.01).abs();
+    });
+    engine.tidy(() => {
+      let t = x;
+      for (let i = 0; i < 10; i++) t = t.mul(0.99).add(0.01).abs();
+    });
+    await engine.sync();
+    const d0 = engine.counters();
+    engine.tidy(() => {
+      let t = x;
+      for (let i = 0; i < 10; i++) t = t.mul(0.99).add(0.01).abs();
+    });
+    await engine.sync();
+    const d = engine.counters();
+    expect([d.bindGroups - d0.bindGroups, d.buffers - d0.buffers, d.pipelines - d0.pipelines]).to.deep.equal([0, 0, 0]);
+    x.dispose();
+    y.dispose();
+  });
+
   it('batches dispatches: no submit or readback until asked', async function () {
     const q = engine.device.queue;
     const x = engine.randn([32]);

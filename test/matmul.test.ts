@@ -104,6 +104,43 @@ describe('matmul', function () {
     });
   }
 
+  it("x @ W^T (Linear's product): W.grad arrives contiguous in W's layout and x.grad, W.grad match float64", async function () {
+    // 3 x 70 = 210 rows: enough for the software path's row-major copy of W^T (vec4 kernel).
+    const [Bn, M, K, N] = [3, 70, 12, 8];
+    const xv = makeValues({ shape: [Bn, M, K], values: 'unit' }, seededRandom(11));
+    const wv = makeValues({ shape: [N, K], values: 'unit' }, seededRandom(12));
+    const gv = makeValues({ shape: [Bn, M, N], values: 'unit' }, seededRandom(13));
+    const x = engine.tensor(Array.from(xv), [Bn, M, K]).requiresGrad_();
+    const w = engine.tensor(Array.from(wv), [N, K]).requiresGrad_();
+    const g = engine.tensor(Array.from(gv), [Bn, M, N]);
+    const y = engine.tidy(() => {
+      const out = x.matmul(w.mT); // (B, M, N)
+      out.backward(g);
+      return out.detach();
+    });
+    expect(w.grad!.isContiguous()).to.equal(true);
+    const rows = Bn * M;
+    const yRef = new Float64Array(rows * N), dx = new Float64Array(rows * K), dw = new Float64Array(N * K);
+    for (let r = 0; r < rows; r++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += xv[r * K + k] * wv[n * K + k];
+        yRef[r * N + n] = s;
+        for (let k = 0; k < K; k++) {
+          dx[r * K + k] += gv[r * N + n] * wv[n * K + k];
+          dw[n * K + k] += gv[r * N + n] * xv[r * K + k];
+        }
+      }
+    }
+    // Sums of at most 210 products of values in (-0.9, 0.9): f32 rounding stays near 1e-6.
+    const tol = { rtol: 1e-5, atol: 1e-5 };
+    assertClose(await y.data(), yRef, tol, 'x @ W^T');
+    assertClose(await x.grad!.data(), dx, tol, 'x.grad');
+    assertClose(await w.grad!.data(), dw, tol, 'W.grad');
+    for (const t of [x.grad!, w.grad!, x, w, g, y]) t.dispose();
+    expect(engine.deviceErrors).to.deep.equal([]);
+  });
+
   it('gives zeros for K = 0 and empty results for M = 0 or N = 0', async function () {
     const [z, e1, e2] = engine.tidy(() => [
       engine.zeros([3, 0]).matmul(engine.zeros([0, 4])),
