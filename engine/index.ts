@@ -17,4 +17,5 @@ export { ctcLoss, type CTCLossOptions } from './ops/ctc.js';
 export { flashAttention, setFlashAttentionTiles, FLASH_ATTENTION_MAX_DIM, type FlashAttentionOptions, type FlashAttentionTiles } from './ops/attention.js';
 export { topkRouter, type RouterOutput, type RouterOptions } from './ops/router.js';
 export { expertFFN, expertFFNDense, expertFFNLoop, type ExpertActivation, type ExpertFFNOptions } from './ops/moe-dispatch.js';
+export { foreachSumOfSquares } from './ops/reduce.js';
 export { adamwStep_, sgdStep_, type AdamWStepOptions, type SGDStepOptions } from './ops/optim.js';

@@ -10,7 +10,7 @@
 //   for (const mb of microBatches) engine.tidy(() => lossOf(mb).div(N).backward());
 //   clipGradNorm(model.parameters(), 1.0).dispose();   // optional
 //   opt.step();
-import { adamwStep_, KilnError, ShapeError, DTypeError, fmtShape, sgdStep_, type Engine, type Tensor } from '../engine/index.js';
+import { adamwStep_, foreachSumOfSquares, KilnError, ShapeError, DTypeError, fmtShape, sgdStep_, type Engine, type Tensor } from '../engine/index.js';
 
 /** Hyper-parameters every group has; `lr` is what schedules set. */
 export interface GroupHyper {
@@ -299,11 +299,8 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
   if (!(normType === 2 || normType === Infinity)) throw new KilnError(`clipGradNorm: normType ${normType} is not supported (2 or Infinity)`);
   return engine.tidy(() =>
     engine.noGrad(() => {
-      const per = ps.map((p) => {
-        const g = p.grad!.to('f32');
-        return normType === Infinity ? g.abs().max() : g.square().sum();
-      });
-      const stacked = engine.stack(per);
+      // L2: every gradient's Σ g² in one vector, one dispatch each (not square, sum and a stack copy).
+      const stacked = normType === Infinity ? engine.stack(ps.map((p) => p.grad!.to('f32').abs().max())) : foreachSumOfSquares(ps.map((p) => p.grad!));
       const total = normType === Infinity ? stacked.max() : stacked.sum().sqrt();
       const coef = engine.full([], maxNorm).div(total.add(1e-6)).clamp(null, 1);
       for (const p of ps) {

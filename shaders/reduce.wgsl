@@ -13,6 +13,8 @@ struct Params {
   offset: u32,
   rowStride: u32,
   colStride: u32,
+  // out[outOffset + row]: foreachSumOfSquares writes one tensor's slot of a shared vector.
+  outOffset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -20,7 +22,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<O>;
 
 override WG: u32 = 64;
-// 0 sum, 1 max, 2 min, 3 argmax, 4 argmin, 5 logsumexp
+// 0 sum, 1 max, 2 min, 3 argmax, 4 argmin, 5 logsumexp, 6 sum of squares (summed like 0)
 override OP: u32 = 0;
 override SERIAL: bool = false;
 
@@ -31,6 +33,16 @@ fn is_arg() -> bool {
   return OP == 3u || OP == 4u;
 }
 
+fn is_sum() -> bool {
+  return OP == 0u || OP == 6u;
+}
+
+// The value summed or compared: x, or x² for the sum of squares.
+fn term(x: C) -> C {
+  if (OP == 6u) { return x * x; }
+  return x;
+}
+
 // Does (v, i) beat (best, bi)? Lower index wins ties.
 fn better(v: C, i: u32, best: C, bi: u32) -> bool {
   if (OP == 1u || OP == 3u || OP == 5u) { return v > best || (v == best && i < bi); }
@@ -38,18 +50,18 @@ fn better(v: C, i: u32, best: C, bi: u32) -> bool {
 }
 
 fn combine(x: C, y: C) -> C {
-  if (OP == 0u) { return x + y; }
+  if (is_sum()) { return x + y; }
   if (OP == 2u || OP == 4u) { return min(x, y); }
   return max(x, y);
 }
 
 // Phase 1 runs the extremum for max/min/arg*/logsumexp; phase 2 (logsumexp only) sums exp(x - m).
 fn serial_row(base: u32) -> vec2<f32> {
-  var acc = C(a[base]);
+  var acc = term(C(a[base]));
   var bi = 0u;
   for (var j = 1u; j < p.cols; j++) {
-    let v = C(a[base + j * p.colStride]);
-    if (OP == 0u) { acc += v; } else if (better(v, j, acc, bi)) { acc = v; bi = j; }
+    let v = term(C(a[base + j * p.colStride]));
+    if (is_sum()) { acc += v; } else if (better(v, j, acc, bi)) { acc = v; bi = j; }
   }
   if (OP == 5u) {
     var s = 0.0;
@@ -66,7 +78,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let row = (wid.y * nwg.x + wid.x) * WG + lid.x;
     if (row < p.rows) {
       let r = serial_row(p.offset + row * p.rowStride);
-      if (is_arg()) { out[row] = O(u32(r.y)); } else { out[row] = O(r.x); }
+      if (is_arg()) { out[p.outOffset + row] = O(u32(r.y)); } else { out[p.outOffset + row] = O(r.x); }
     }
     return;
   }
@@ -80,17 +92,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var have = false;
   if (live) {
     for (var j = t; j < p.cols; j += WG) {
-      let v = C(a[base + j * p.colStride]);
-      if (OP == 0u) { acc += v; }
+      let v = term(C(a[base + j * p.colStride]));
+      if (is_sum()) { acc += v; }
       else if (!have || better(v, j, acc, bi)) { acc = v; bi = j; have = true; }
     }
   }
   wval[t] = acc;
-  widx[t] = select(0xffffffffu, bi, have || OP == 0u);
+  widx[t] = select(0xffffffffu, bi, have || is_sum());
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (t < s) {
-      if (OP == 0u) { wval[t] = wval[t] + wval[t + s]; }
+      if (is_sum()) { wval[t] = wval[t] + wval[t + s]; }
       else if (widx[t + s] != 0xffffffffu && (widx[t] == 0xffffffffu || better(wval[t + s], widx[t + s], wval[t], widx[t]))) {
         wval[t] = wval[t + s];
         widx[t] = widx[t + s];
@@ -112,10 +124,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (t < k) { wval[t] = wval[t] + wval[t + k]; }
       workgroupBarrier();
     }
-    if (live && t == 0u) { out[row] = O(f32(m) + log(f32(wval[0]))); }
+    if (live && t == 0u) { out[p.outOffset + row] = O(f32(m) + log(f32(wval[0]))); }
     return;
   }
   if (live && t == 0u) {
-    if (is_arg()) { out[row] = O(widx[0]); } else { out[row] = O(m); }
+    if (is_arg()) { out[p.outOffset + row] = O(widx[0]); } else { out[p.outOffset + row] = O(m); }
   }
 }

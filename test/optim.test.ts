@@ -2,7 +2,7 @@
 // groups with different lr), zeroGrad, state-dict round trips that continue bit-exactly, schedules
 // against closed forms, clipGradNorm, no host readback, no leaks, gradient-accumulation equivalence.
 import { expect } from 'chai';
-import { adamwStep_, sgdStep_, type Engine, type KernelCall, type Tensor } from '../engine/index.js';
+import { adamwStep_, foreachSumOfSquares, sgdStep_, type Engine, type KernelCall, type Tensor } from '../engine/index.js';
 import {
   AdamW, SGD, Linear, LRScheduler, Module, clipGradNorm, constantSchedule, cosineSchedule, linearSchedule,
   type OptimizerStateDict,
@@ -369,6 +369,40 @@ describe('optim', function () {
         disposeAll(ps);
       });
     }
+  });
+
+  describe('foreachSumOfSquares', function () {
+    it('equals stack(square().sum()) exactly, one dispatch per tensor, on odd shapes and views, and a float64 sum of squares', async function () {
+      const shapes = [[1], [7], [33], [45, 65], [3, 1, 257], [6, 5]];
+      const ts = shapes.map((s, k) => engine.tensor(hostData(s.reduce((a, b) => a * b, 1), 80 + k), s));
+      const views = [ts[3].mT, ts[4].narrow(2, 3, 200), ts[5].mT.narrow(0, 1, 4)]; // transposed, sliced, both
+      const empty = engine.zeros([0, 3]);
+      const all = [...ts, ...views, empty];
+      const seen: string[] = [];
+      const origRun = engine.run;
+      engine.run = function (this: Engine, call: KernelCall) {
+        seen.push(call.shader);
+        return origRun.call(engine, call);
+      };
+      let fused: Tensor;
+      try {
+        fused = engine.noGrad(() => foreachSumOfSquares(all));
+      } finally {
+        engine.run = origRun;
+      }
+      // zeros() fills the vector; one reduce per non-empty tensor (views that are not one strided run are
+      // first copied, as sum() copies them); no square and no stack copy.
+      expect(seen.filter((s) => s === 'reduce')).to.have.length(all.length - 1);
+      expect(seen.filter((s) => s !== 'reduce' && s !== 'unary')).to.deep.equal(['fill']);
+      const composed = engine.noGrad(() => engine.tidy(() => engine.stack(all.map((t) => t.square().sum()))));
+      assertEqualArrays(await values(fused!), await values(composed), 'fused vs composed');
+      const host = await Promise.all(all.map(async (t) => (await values(t)).reduce((a, x) => a + x * x, 0)));
+      assertClose(await values(fused!), host, { rtol: 1e-5, atol: 1e-6 }, 'float64');
+      expect(() => foreachSumOfSquares([])).to.throw(/foreachSumOfSquares: got no tensors/);
+      const ints = engine.zeros([3], { dtype: 'i32' });
+      expect(() => foreachSumOfSquares([ts[0], ints])).to.throw(/foreachSumOfSquares: expected floating-point tensors, got i32 of shape \[3\]/);
+      disposeAll([...ts, ...views, empty, ints, fused!, composed]);
+    });
   });
 
   it('a training step (clip and step) reads nothing back and launches one fused kernel per parameter', function () {

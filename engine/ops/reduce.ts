@@ -3,13 +3,13 @@
 import { record } from '../autograd.js';
 import type { DType } from '../dtype.js';
 import { isFloat } from '../dtype.js';
-import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { Params } from '../params.js';
 import { normAxes, normAxis, viewStrides } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { computeType, empty, gridRows, grid1d, requireFloat } from './util.js';
 
-const OPS = { sum: 0, max: 1, min: 2, argmax: 3, argmin: 4, logsumexp: 5 } as const;
+const OPS = { sum: 0, max: 1, min: 2, argmax: 3, argmin: 4, logsumexp: 5, sumOfSquares: 6 } as const;
 type ReduceKind = keyof typeof OPS;
 
 interface Plan {
@@ -60,7 +60,7 @@ function reduceKernel(kind: ReduceKind, x: Tensor, p: Plan): Tensor {
     shader: 'reduce',
     types: { T: x.dtype, C: computeType(x.dtype), O: outDtype },
     constants: { OP: OPS[kind], SERIAL: serial, WG: wg },
-    params: new Params().u32(p.rows).u32(p.cols).u32(src.offset).u32(rowStride).u32(colStride).finish(),
+    params: new Params().u32(p.rows).u32(p.cols).u32(src.offset).u32(rowStride).u32(colStride).u32(0).finish(),
     buffers: [src.storage.buffer, out.storage.buffer],
     grid: serial ? grid1d(engine, p.rows, wg) : gridRows(engine, p.rows),
   });
@@ -154,4 +154,44 @@ export function variance(x: Tensor, dim?: number | number[], options: VarOptions
 
 export function std(x: Tensor, dim?: number | number[], options: VarOptions = {}): Tensor {
   return variance(x, dim, options).sqrt();
+}
+
+/**
+ * Σ x² of each tensor (PyTorch: torch._foreach_norm's squares, before the root), as one f32 vector
+ * (P): one dispatch per tensor, each writing its slot, with no per-tensor intermediate (square, sum,
+ * stack would be three). Summed as sum() sums (same partials, same tree), so
+ * `foreachSumOfSquares(ts)` equals `stack(ts.map((t) => t.to('f32').square().sum()))` exactly.
+ * Float tensors of one engine; no autograd (clipGradNorm's use).
+ */
+export function foreachSumOfSquares(tensors: readonly Tensor[]): Tensor {
+  const op = 'foreachSumOfSquares';
+  if (tensors.length === 0) throw new ShapeError(`${op}: got no tensors`);
+  const engine = tensors[0].engine;
+  for (const t of tensors) {
+    t.assertLive(op);
+    if (t.engine !== engine) throw new KilnError(`${op}: the tensors belong to different engines`);
+    if (!isFloat(t.dtype)) throw new DTypeError(`${op}: expected floating-point tensors, got ${t.dtype} of shape ${fmtShape(t.shape)}`);
+  }
+  const out = engine.zeros([tensors.length], { dtype: 'f32' });
+  tensors.forEach((t, i) => {
+    const n = t.size;
+    if (n === 0) return; // its slot stays 0
+    // f32 in: x² is formed in f32 as square() of the f32 tensor forms it; f16 is widened first.
+    const x = t.dtype === 'f32' ? t : engine.noGrad(() => t.to('f32'));
+    const inPlace = viewStrides(x.shape, x.strides, [1, n]);
+    const src = inPlace ? x : engine.noGrad(() => x.contiguous());
+    const colStride = inPlace ? inPlace[1] : 1;
+    const serial = n <= 32;
+    engine.run({
+      shader: 'reduce',
+      types: { T: 'f32', C: 'f32', O: 'f32' },
+      constants: { OP: OPS.sumOfSquares, SERIAL: serial, WG: 64 },
+      params: new Params().u32(1).u32(n).u32(src.offset).u32(n * colStride).u32(colStride).u32(i).finish(),
+      buffers: [src.storage.buffer, out.storage.buffer],
+      grid: serial ? grid1d(engine, 1, 64) : gridRows(engine, 1),
+    });
+    if (src !== x) src.dispose();
+    if (x !== t) x.dispose();
+  });
+  return out;
 }
