@@ -3,9 +3,9 @@
 // gradients at a hooked activation), a tiny LM overfitting one batch, the encoder-decoder model,
 // state-dict and config round-trips.
 import { expect } from 'chai';
-import type { Engine, Tensor } from '../engine/index.js';
+import { setMatmulVariant, type Engine, type Tensor } from '../engine/index.js';
 import {
-  AdamW, MultiheadAttention, RotaryEmbedding, Transformer, TransformerLM, scaledDotProductAttention,
+  AdamW, MultiheadAttention, clipGradNorm, setAttentionImplementation, RotaryEmbedding, Transformer, TransformerLM, scaledDotProductAttention,
   type TransformerLMConfigInput,
 } from '../nn/index.js';
 import { assertClose } from './helpers/compare.js';
@@ -289,6 +289,71 @@ describe('transformer', function () {
   });
 
   // ---------------------------------------------------------------- training
+
+  itNoLeak('a training step on the fast paths equals the composed one: loss, every clipped gradient, every AdamW update', async () => {
+    // Fast: fused attention (16-row workgroups on software adapters), register matmuls (W^T copied
+    // row-major for x @ W^T at >= 64 rows, weight gradients in W's layout), bias gradients summed in
+    // place, clipGradNorm through foreachSumOfSquares. Reference: composed attention, the tiled
+    // matmul, the clip norm from stack(square().sum()). Rows 5 x 15 = 75 reach the copy path.
+    const cfg: TransformerLMConfigInput = { vocabSize: 13, dModel: 16, nLayers: 2, nHeads: 2, dFF: 32, maxSeqLen: 16, dropout: 0 };
+    const seq = randIds(5, 16, 13, 300);
+    const x = ids(seq.map((r) => r.slice(0, 15)));
+    const y = ids(seq.map((r) => r.slice(1)));
+    const run = async (fast: boolean) => {
+      engine.manualSeed(21);
+      const model = new TransformerLM(engine, cfg);
+      const opt = new AdamW(model.parameters(), { lr: 1e-2 });
+      const prevAttn = setAttentionImplementation(fast ? 'fused' : 'composed');
+      const prevMm = setMatmulVariant(fast ? 'auto' : 'tiled');
+      try {
+        const loss = engine.tidy(() => {
+          const l = model.loss(x, y);
+          l.backward();
+          return l.detach();
+        });
+        let norm: Tensor;
+        if (fast) norm = clipGradNorm(model.parameters(), 0.2);
+        else {
+          // clipGradNorm's formula from composed ops.
+          norm = engine.noGrad(() => engine.tidy(() => engine.stack(model.parameters().map((p) => p.grad!.square().sum())).sum().sqrt()));
+          const coef = engine.noGrad(() => engine.tidy(() => engine.full([], 0.2).div(norm.add(1e-6)).clamp(null, 1)));
+          for (const p of model.parameters()) {
+            const old = p.grad!;
+            p.grad = engine.keep(engine.noGrad(() => old.mul(coef)));
+            old.dispose();
+          }
+          coef.dispose();
+        }
+        const grads = await Promise.all(model.parameters().map((p) => values(p.grad!)));
+        opt.step();
+        const params = await Promise.all(model.parameters().map((p) => values(p)));
+        const out = { loss: await loss.item(), norm: await norm.item(), grads, params, names: [...model.namedParameters()].map(([n]) => n) };
+        disposeAll(loss, norm);
+        opt.dispose();
+        model.dispose();
+        return out;
+      } finally {
+        setAttentionImplementation(prevAttn);
+        setMatmulVariant(prevMm);
+      }
+    };
+    const fast = await run(true);
+    const ref = await run(false);
+    // The two differ only in the order f32 sums are taken (attention's online softmax, matmul tiling).
+    const tol = { rtol: 1e-4, atol: 1e-5 };
+    assertClose([fast.loss], [ref.loss], tol, 'loss');
+    assertClose([fast.norm], [ref.norm], tol, 'gradient norm');
+    expect(ref.norm).to.be.above(0.2); // the clip is active
+    fast.grads.forEach((g, i) => assertClose(g, ref.grads[i], tol, `grad ${fast.names[i]}`));
+    // The key bias adds q·b to every score of a row, which softmax ignores: its gradient is zero up to
+    // rounding, and AdamW's first step turns any such noise into ±lr. Those are checked to be ~0 instead.
+    fast.params.forEach((p, i) => {
+      if (/kProj\.bias$/.test(fast.names[i])) {
+        for (const g of [...fast.grads[i], ...ref.grads[i]]) expect(Math.abs(g)).to.be.below(1e-5);
+      } else assertClose(p, ref.params[i], tol, `updated ${fast.names[i]}`);
+    });
+    disposeAll(x, y);
+  });
 
   itNoLeak('a tiny LM overfits one batch to near-zero loss (AdamW)', async () => {
     engine.manualSeed(6);
