@@ -130,7 +130,7 @@ describe('method copy-bias-pruning', function () {
 
   it('the model cache: reused only when the stored configuration matches; retrain forces training', async function () {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-copy-bias-cache-'));
-    const c = makeConfig({ cacheDir: dir, model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 16 }, pretrain: { ...QUICK.pretrain!, steps: 2, batchSize: 4, warmupSteps: 0, evalEvery: 1, heldout: 8 }, prune: { ...QUICK.prune!, ks: [4] } });
+    const c = makeConfig({ cacheDir: dir, model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 16, positions: 'rotary' }, pretrain: { ...QUICK.pretrain!, steps: 2, batchSize: 4, warmupSteps: 0, evalEvery: 1, heldout: 8 }, prune: { ...QUICK.prune!, ks: [4] } });
     const logs: string[] = [];
     const log = (s: string) => logs.push(s);
     const weights = async (m: TransformerLM) => Array.from(await m.parameters()[0].data());

@@ -14,6 +14,7 @@ export const TABLE: FlagTable<CopyBiasConfig> = {
   'model.nLayers': { type: pos, help: 'transformer blocks; changes the models' },
   'model.nHeads': { type: pos, help: 'attention heads per block; changes the models' },
   'model.dFF': { type: pos, help: 'FFN width (neurons per layer); changes the models' },
+  'model.positions': { type: oneOf(['learned', 'rotary'] as const), help: 'position encoding: rotary (RoPE) or learned absolute; changes the models' },
 
   'pretrain.steps': { type: pos, help: 'pretraining steps' },
   'pretrain.batchSize': { type: pos, help: 'pretraining batch size (episodes)' },
