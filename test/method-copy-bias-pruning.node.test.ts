@@ -223,7 +223,7 @@ describe('method copy-bias-pruning', function () {
     try {
       await writeArtifacts(report, dir);
       const files = (await readdir(dir)).sort();
-      for (const f of ['report.json', 'accuracy.svg', 'accuracy.png', 'scores.svg', 'scores.png']) expect(files).to.include(f);
+      for (const f of ['report.json', 'accuracy.svg', 'accuracy.png', 'scores.svg', 'scores.png', 'pretraining.svg', 'pretraining.png']) expect(files).to.include(f);
       const back = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as Report;
       expect(Object.keys(back.iclAccuracy)).to.deep.equal([...TASKS]);
       expect(back.iclAccuracy.vowels.pruned.perSeed).to.have.length(QUICK.seeds!.length);

@@ -55,6 +55,55 @@ export function curveSpec(report: Report): Record<string, unknown> {
   };
 }
 
+/** Accuracy against the number of shots per task (one panel each): base / IG-pruned / random-pruned seed means, per-seed points. */
+export function shotsSpec(report: Report): Record<string, unknown> {
+  const shots = report.config.evaluation.shots;
+  const means = TASKS.flatMap((task) => shots.flatMap((k) => VARIANTS.map((v) => ({ task, shots: k, variant: VARIANT_LABEL[v], accuracy: report.iclAccuracyByShots[task][k][v].mean }))));
+  const seeds = TASKS.flatMap((task) => shots.flatMap((k) => report.iclAccuracyByShots[task][k].base.perSeed.map((accuracy, i) => ({ task, shots: k, accuracy, seed: report.config.seeds[i] }))));
+  const order = VARIANTS.map((v) => VARIANT_LABEL[v]);
+  const x = { field: 'shots', type: 'quantitative', axis: { values: shots, format: 'd' }, scale: { domain: [Math.min(...shots), Math.max(...shots)] }, title: 'shots' };
+  const y = { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '%' }, title: 'accuracy' };
+  return {
+    $schema: SCHEMA,
+    title: { text: 'ICL accuracy vs number of shots', subtitle: ['vowels…firstVowel: gold not a demo label (a copy is wrong); mixed: F1–F4 unrestricted; lookup: copying is right', 'lines: seed means; grey points: the unpruned model per seed'] },
+    background: 'white',
+    padding: 12,
+    data: { values: [...means.map((m) => ({ ...m, kind: 'mean' })), ...seeds.map((m) => ({ ...m, variant: VARIANT_LABEL.base, kind: 'seed' }))] },
+    facet: { field: 'task', type: 'nominal', sort: [...TASKS], title: null },
+    columns: 3,
+    spec: {
+      width: 170,
+      height: 140,
+      layer: [
+        { transform: [{ filter: "datum.kind === 'mean'" }], mark: { type: 'line', point: true }, encoding: { x, y, color: { field: 'variant', type: 'nominal', sort: order, title: null, scale: { scheme: 'tableau10' } } } },
+        { transform: [{ filter: "datum.kind === 'seed'" }], mark: { type: 'point', filled: true, size: 14, color: 'grey', opacity: 0.6 }, encoding: { x, y } },
+      ],
+    },
+    config: FONT,
+  };
+}
+
+/** Pretraining: held-out query loss per seed against the step, beside the label-prior (unigram) and uniform (ln 10) baselines. */
+export function pretrainSpec(report: Report): Record<string, unknown> {
+  const values = report.models.flatMap((m, i) => m.curve.map((p) => ({ step: p.step, loss: p.loss, seed: `seed ${report.config.seeds[i]}` })));
+  const unigram = report.models.reduce((a, m) => a + m.unigram.loss, 0) / report.models.length;
+  const rules = [{ level: 'label prior (unigram, seed mean)', loss: unigram }, { level: 'uniform (ln 10)', loss: Math.log(10) }];
+  return {
+    $schema: SCHEMA,
+    title: { text: 'pretraining: held-out query loss', subtitle: [`${report.config.pretrain.steps} steps × ${report.config.pretrain.batchSize} episodes, the training mixture; cross-entropy of the query label (nats)`] },
+    background: 'white',
+    padding: 12,
+    width: 480,
+    height: 280,
+    layer: [
+      { data: { values }, mark: { type: 'line', point: true }, encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'loss', type: 'quantitative', scale: { zero: false }, title: 'held-out query loss (nats)' }, color: { field: 'seed', type: 'nominal', title: null, scale: { scheme: 'tableau10' } } } },
+      { data: { values: rules }, mark: { type: 'rule', strokeDash: [4, 3], color: 'grey' }, encoding: { y: { field: 'loss', type: 'quantitative' } } },
+      { data: { values: rules }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'grey' }, encoding: { x: { datum: 0 }, y: { field: 'loss', type: 'quantitative' }, text: { field: 'level' } } },
+    ],
+    config: FONT,
+  };
+}
+
 /** Histogram of the copying scores (all seeds pooled), stacked by layer, with the selected neurons marked. */
 export function scoreSpec(report: Report): Record<string, unknown> {
   const dFF = report.config.model.dFF;
@@ -83,7 +132,8 @@ export function scoreSpec(report: Report): Record<string, unknown> {
 export async function writeArtifacts(report: Report, dir: string): Promise<string[]> {
   const paths = [join(dir, 'report.json')];
   await writeFileAtomic(paths[0], JSON.stringify(report, null, 1));
-  const figures: [string, Record<string, unknown>][] = [['accuracy', accuracySpec(report)], ['scores', scoreSpec(report)]];
+  const figures: [string, Record<string, unknown>][] = [['accuracy', accuracySpec(report)], ['scores', scoreSpec(report)], ['pretraining', pretrainSpec(report)]];
+  if (report.config.evaluation.shots.length > 1) figures.push(['accuracy-vs-shots', shotsSpec(report)]);
   if (report.curve.length) figures.push(['accuracy-vs-k', curveSpec(report)]);
   for (const [name, spec] of figures) {
     const p = await writePlot(spec, join(dir, name));
@@ -106,5 +156,8 @@ export function summaryTable(report: Report): string {
   const tv = report.taskVectorAccuracy;
   lines.push(`task-vector accuracy (F1–F4 mean): unpruned ${cell(tv.base)}, pruned ${cell(tv.pruned)}; zero-shot without a vector ${cell(tv.zeroShotBase)} / ${cell(tv.zeroShotPruned)}`);
   lines.push(`pruned neurons: ${report.prunedNeurons.perSeed.map((s) => `${s.scope}${s.layer === null ? '' : ` layer ${s.layer}`} k=${s.k}`).join('; ')}`);
+  const shots = report.config.evaluation.shots;
+  lines.push(`unpruned accuracy by shots (${shots.join('/')}): ${TASKS.map((t) => `${t} ${shots.map((k) => pct(report.iclAccuracyByShots[t][k].base.mean)).join('/')}`).join(', ')}`);
+  lines.push(`pretraining: held-out query loss ${report.models.map((m) => m.curve[m.curve.length - 1].loss.toFixed(3)).join(' / ')} (label prior ${report.models.map((m) => m.unigram.loss.toFixed(3)).join(' / ')}, uniform ${Math.log(10).toFixed(3)}); best step ${report.models.map((m) => m.bestStep).join(' / ')} of ${report.config.pretrain.steps}`);
   return lines.join('\n');
 }
