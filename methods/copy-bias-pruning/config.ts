@@ -1,5 +1,5 @@
 // Typed configuration of the copy-bias pruning reproduction (spec: methods/copy-bias-pruning.md §3(d)
-// beside DESIGN.md). Each seed's ICL model is pretrained on kiln in the run (450 steps × 32 episodes, RoPE) and
+// beside DESIGN.md). Each seed's ICL model is pretrained on kiln in the run (400 steps × 32 episodes, RoPE) and
 // cached as a kiln checkpoint under cacheDir (runs/, not in git), keyed by a hash of its configuration;
 // a cached model is reused only when its stored configuration matches, and `retrain` forces training.
 // The set sizes are small because every forward is costly on lavapipe (README). QUICK is the test
@@ -73,7 +73,7 @@ export interface CopyBiasConfig {
 export const DEFAULTS: CopyBiasConfig = {
   seeds: [0, 1, 2],
   model: { dModel: 64, nLayers: 3, nHeads: 4, dFF: 256, positions: 'rotary' },
-  pretrain: { steps: 450, batchSize: 32, lr: 5e-3, warmupSteps: 30, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 50, heldout: 200 },
+  pretrain: { steps: 400, batchSize: 32, lr: 5e-3, warmupSteps: 30, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 50, heldout: 200 },
   probe: { nIG: 24, nDev: 48, nTest: 100 },
   ig: { steps: 16, promptsPerBatch: 24 },
   prune: { ks: [4, 8, 16, 32], scopes: ['global', 'perLayer'], randomDraws: 2, curve: true },
