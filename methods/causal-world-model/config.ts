@@ -21,6 +21,11 @@ export interface CWMTrainConfig {
   logitReg: number;
   inputNoise: number;
   wordDropout: number;
+  /**
+   * Stage 2: steps refitting the transition prior (and its text path) on the frozen encoder's latents of
+   * every training transition, as the official pipeline trains its prior on a frozen autoencoder (0: off).
+   */
+  priorSteps: number;
 }
 
 export interface CausalWorldModelConfig {
@@ -66,7 +71,7 @@ export const DEFAULTS: CausalWorldModelConfig = {
   pixelNoise: 0.02,
   cwm: {
     latents: 12, hidden1: 128, hidden2: 64, priorHidden: 32, wordDim: 32, textDim: 16,
-    steps: 1200, batchSize: 128, lr: 4e-3, tauStart: 1, tauEnd: 5, reconWeight: 25, priorKL: 0.1, logitReg: 0.004, inputNoise: 0.02, wordDropout: 0.15,
+    steps: 1200, batchSize: 128, lr: 4e-3, tauStart: 1, tauEnd: 5, reconWeight: 25, priorKL: 0.1, logitReg: 0.004, inputNoise: 0.02, wordDropout: 0.15, priorSteps: 1000,
   },
   mapper: { hidden: 64, steps: 300, lr: 3e-3, inputs: 'all' },
   // 500 steps (64 epochs of the 250 labelled transitions): in a 1,000-step probe the held-out loss was
@@ -88,7 +93,7 @@ export const QUICK: Partial<CausalWorldModelConfig> = {
   seeds: [0],
   trainEpisodes: 120,
   testEpisodes: 30,
-  cwm: { ...DEFAULTS.cwm, steps: 400 },
+  cwm: { ...DEFAULTS.cwm, steps: 400, priorSteps: 300 },
   mapper: { ...DEFAULTS.mapper, steps: 200 },
   textWM: { ...DEFAULTS.textWM, steps: 150 },
   allLabelsTextWM: false,

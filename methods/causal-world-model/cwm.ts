@@ -6,7 +6,7 @@
 // transitions with reconstruction + transition KL + a small prior KL + the gradient-only logit
 // regulariser of the official code.
 import { embedding, type Engine, type Tensor } from '../../engine/index.js';
-import { GroupedLinear, Linear, Module, normalKL, reparameterize, standardNormalKL } from '../../nn/index.js';
+import { GroupedLinear, Linear, Module, normalKL, normalLogProb, reparameterize, standardNormalKL } from '../../nn/index.js';
 import { PAD, WORD_VOCAB } from './text.js';
 
 export interface CWMSpec {
@@ -133,9 +133,32 @@ export function cwmLoss(model: CausalWorldModel, x0: Tensor, x1: Tensor, tokens:
   const p = model.prior(zIn, I);
   const transitionKL = normalKL(q1.mu, q1.logStd, p.mu, p.logStd).sum(1).mean();
   const kl0 = standardNormalKL(q0.mu, q0.logStd).sum(1).mean();
+  const total = recon.mul(w.recon).add(transitionKL).add(kl0.mul(w.priorKL)).add(logitRegulariser(logits, w.logitReg));
+  return { total, recon, transitionKL };
+}
+
+/** R − sg(R), R = λ[(1 + sign ℓ + ℓ − sg ℓ)² + 0.01 ℓ²] summed over latents, batch mean: zero in value, only gradient. logits (d, B, 1). */
+function logitRegulariser(logits: Tensor, lambda: number): Tensor {
   const sg = logits.detach();
   const sign = sg.gt(0).float().mul(2).sub(1);
-  const R = sign.add(1).add(logits.sub(sg)).square().add(logits.square().mul(0.01)).mul(w.logitReg).sum([0, 2]).mean();
-  const total = recon.mul(w.recon).add(transitionKL).add(kl0.mul(w.priorKL)).add(R.sub(R.detach()));
-  return { total, recon, transitionKL };
+  const R = sign.add(1).add(logits.sub(sg)).square().add(logits.square().mul(0.01)).mul(lambda).sum([0, 2]).mean();
+  return R.sub(R.detach());
+}
+
+/**
+ * The second stage on a frozen autoencoder, as the official BISCUIT-NF pipeline trains its prior on frozen
+ * AE latents: −Σ_i log p(z_i^{t+1} | z^t + ν ε, Ĩ_i) per transition, batch mean, plus the logit regulariser.
+ * z0, z1 (B, d) encoder means of the two frames; tokens (B, L) i32.
+ */
+export function priorLoss(model: CausalWorldModel, z0: Tensor, z1: Tensor, tokens: Tensor, tau: number, w: Pick<CWMLossWeights, 'logitReg' | 'inputNoise'>): Tensor {
+  const e = model.engine;
+  const { logits, I } = model.interact(model.embedText(tokens), tau);
+  const zIn = w.inputNoise > 0 ? z0.add(e.randn(z0.shape, { std: w.inputNoise })) : z0;
+  const p = model.prior(zIn, I);
+  return normalLogProb(z1, p.mu, p.logStd).sum(1).mean().neg().add(logitRegulariser(logits, w.logitReg));
+}
+
+/** The parameters of the transition prior and its text path (everything but the frame encoder and decoder). */
+export function priorParameters(model: CausalWorldModel): Tensor[] {
+  return [model.words, ...[...model.text, ...model.interaction, ...model.ctx, model.inp, model.act, ...model.out].flatMap((m) => m.parameters())];
 }

@@ -53,6 +53,7 @@ export const TABLE: FlagTable<CausalWorldModelConfig> = {
   'cwm.priorKL': { type: nonNeg, help: 'weight of KL(q(z^t|x^t) || N(0, I))' },
   'cwm.logitReg': { type: nonNeg, help: 'lambda of the gradient-only interaction-logit regulariser' },
   'cwm.inputNoise': { type: nonNeg, help: 'noise sigma on the t-frame latent that feeds the prior' },
+  'cwm.priorSteps': { type: int({ min: 0 }), help: "steps refitting the transition prior on the frozen encoder's latents after the joint training (0: off)" },
   'cwm.wordDropout': { type: num({ min: 0, max: 1 }), help: 'probability of replacing an adverb/adjective by <unk> in training' },
 
   'mapper.hidden': { type: pos, help: 'hidden width of the per-variable mapper MLPs' },

@@ -8,7 +8,7 @@
 import type { Engine, Tensor } from '../../engine/index.js';
 import { AdamW, LRScheduler, SeededRng, cosineSchedule, mcts, type MCTSChild, type MCTSProblem } from '../../nn/index.js';
 import { makeConfig, type CausalWorldModelConfig } from './config.js';
-import { CausalWorldModel, cwmLoss } from './cwm.js';
+import { CausalWorldModel, cwmLoss, priorLoss, priorParameters } from './cwm.js';
 import { CausalMapper, assignLatents, r2Diagonal, r2Matrix } from './mapper.js';
 import { CANONICAL_ACTIONS, encodeAction, paraphrase, type Paraphrases } from './text.js';
 import { predictNextTokens, statesToTokens, tokensToStates, trainTextWM, type LabelledTransition, type TextWMLog } from './textwm.js';
@@ -41,6 +41,12 @@ export interface Report {
   heldoutParaphrases: Record<ModelName, { seen: Stat; heldout: Stat }>;
   /** Plans executed in the true simulator reach the goal, keyed by plan length N. */
   planSuccess: Record<ModelName | 'oracle' | 'random', Record<string, Stat>>;
+  /**
+   * One step on every test transition, after the joint training and after the prior's refit on frozen latents:
+   * latent MSE of the prior mean vs copying z^t, and the mapper's per-variable accuracy (mean over variables)
+   * reading the prior mean vs the encoded next frame (the ceiling for any prior on this encoder).
+   */
+  oneStep: Partial<Record<'joint' | 'refit', { latentMSE: { prior: Stat; copy: Stat }; mapperPrior: Stat; mapperPriorPerVariable: { variables: string[]; mean: number[] }; mapperNextFrame: Stat }>>;
   /** Gap causal − textOnly in exact match at the longest horizon minus the gap at N = 1 (> 0: widens with horizon). */
   gapWidening: Stat;
   /** The raw per-seed measurements every field above is computed from (mergeReports combines runs of single seeds). */
@@ -105,6 +111,8 @@ export interface SeedResult {
   heldout: Record<string, { seen: number; heldout: number }>;
   plans: Record<string, Record<number, number>>;
   cwmCurve: { step: number; total: number; recon: number; transitionKL: number }[];
+  /** The one-step check after the joint training and after the prior's refit (null when priorSteps is 0). */
+  oneStep: { joint: OneStep; refit: OneStep | null };
   cwmParameters: number;
   textLogs: Partial<Record<'textOnly' | 'textOnlyAllLabels', TextWMLog>>;
   labelled: number;
@@ -151,6 +159,77 @@ async function trainCWM(engine: Engine, c: CausalWorldModelConfig, data: Dataset
     opt.dispose();
   }
   return { model, curve };
+}
+
+/** One-step prediction on every test transition, read in latent space and through the mapper. */
+interface OneStep {
+  /** Mean squared error against the encoded next frame z^{t+1}: of the prior mean, and of copying z^t. */
+  latentMSE: { prior: number; copy: number };
+  /** Per-variable accuracy of the mapper's reading of the prior mean (what the rollouts use). */
+  mapperPrior: number[];
+  /** Per-variable accuracy of the mapper's reading of the encoded next frame: the ceiling for any prior. */
+  mapperNextFrame: number[];
+}
+
+async function oneStepCheck(engine: Engine, c: CausalWorldModelConfig, model: CausalWorldModel, mapper: CausalMapper, test: Dataset): Promise<OneStep> {
+  const T = c.episodeSteps;
+  const pairs = test.episodes.flatMap((_, e) => Array.from({ length: T }, (_, t) => [e, t] as const));
+  const n = pairs.length;
+  const x0 = gatherFrames(c, test, pairs.map(([e, t]) => frameIndex(c, e, t)));
+  const x1 = gatherFrames(c, test, pairs.map(([e, t]) => frameIndex(c, e, t + 1)));
+  const tok = Int32Array.from(pairs.flatMap(([e, t]) => encodeAction(test.episodes[e].texts[t])));
+  const outs = engine.noGrad(() =>
+    engine.tidy(() => {
+      const z0 = model.encode(engine.tensor(x0, [n, IMAGE_SIZE])).mu; // (n, d)
+      const z1 = model.encode(engine.tensor(x1, [n, IMAGE_SIZE])).mu;
+      const zp = model.stepMean(z0, engine.tensor(tok, [n, CANONICAL_ACTIONS[0].length], { dtype: 'i32' }), c.cwm.tauEnd);
+      const mse = (a: Tensor) => a.sub(z1).square().mean();
+      return [mse(zp), mse(z0), mapper.predict(zp), mapper.predict(z1.contiguous())];
+    }),
+  );
+  const [priorMSE, copyMSE, readPrior, readNext] = await Promise.all(outs.map((t) => t.data()));
+  outs.forEach((t) => t.dispose());
+  const truth = pairs.map(([e, t]) => test.episodes[e].states[t + 1]);
+  const accuracy = (r: ArrayLike<number>) => VARIABLES.map((_, i) => mean(truth.map((s, b) => (r[b * VARIABLES.length + i] === s[i] ? 1 : 0))));
+  return { latentMSE: { prior: priorMSE[0], copy: copyMSE[0] }, mapperPrior: accuracy(readPrior), mapperNextFrame: accuracy(readNext) };
+}
+
+/** Stage 2: refit the transition prior on the frozen encoder's latents of every training transition. */
+async function refitPrior(engine: Engine, c: CausalWorldModelConfig, model: CausalWorldModel, data: Dataset, seed: number, steps: number, log: (s: string) => void): Promise<void> {
+  const T = c.episodeSteps, E = data.episodes.length, d = c.cwm.latents, B = c.cwm.batchSize;
+  const zAll = encodeFrames(engine, model, data.frames); // (E·(T+1), d)
+  const Z = await zAll.data();
+  zAll.dispose();
+  const rng = new SeededRng(`cwm-prior:${seed}`);
+  const opt = new AdamW(priorParameters(model), { lr: c.cwm.lr, weightDecay: 0 });
+  const sched = new LRScheduler(opt, cosineSchedule({ warmupSteps: Math.min(50, steps), totalSteps: steps, minLr: 0.1 }));
+  const rows = (idx: readonly number[]) => {
+    const out = new Float32Array(idx.length * d);
+    idx.forEach((f, i) => out.set(Z.subarray(f * d, (f + 1) * d), i * d));
+    return out;
+  };
+  try {
+    for (let s = 1; s <= steps; s++) {
+      const picks = Array.from({ length: B }, () => [rng.int(E), rng.int(T)] as const);
+      const z0 = rows(picks.map(([e, t]) => frameIndex(c, e, t))), z1 = rows(picks.map(([e, t]) => frameIndex(c, e, t + 1)));
+      const tok = Int32Array.from(picks.flatMap(([e, t]) => encodeAction(data.episodes[e].texts[t], rng, c.cwm.wordDropout)));
+      const logNow = s % c.logEvery === 0 || s === steps;
+      const out = engine.tidy(() => {
+        opt.zeroGrad();
+        const L = priorLoss(model, engine.tensor(z0, [B, d]), engine.tensor(z1, [B, d]), engine.tensor(tok, [B, tok.length / B], { dtype: 'i32' }), c.cwm.tauEnd, { logitReg: c.cwm.logitReg, inputNoise: c.cwm.inputNoise });
+        L.backward();
+        opt.step();
+        return logNow ? L.detach() : null;
+      });
+      sched.step();
+      if (out) {
+        log(`    prior step ${s}: transition NLL ${(await out.item()).toFixed(3)}`);
+        out.dispose();
+      }
+    }
+  } finally {
+    opt.dispose();
+  }
 }
 
 /** Encoder means μ (N, d) of frames, on the GPU. */
@@ -291,9 +370,19 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
       log(`  seed ${seed}: mapper on ${inputs} latents (train CE ${mapLoss.toFixed(3)}) test accuracy ${mapperAccuracy[inputs].map((v, i) => `${VARIABLES[i]} ${(100 * v).toFixed(0)}%`).join(', ')}`);
       if (inputs === c.mapper.inputs) mapper = m;
     }
+    if (!mapper) throw new Error('causal-world-model: no mapper was fitted');
+    // One-step check after the joint training and again after the prior's refit on frozen latents.
+    const oneStep: SeedResult['oneStep'] = { joint: await oneStepCheck(engine, c, model, mapper, test), refit: null };
+    if (c.cwm.priorSteps > 0) {
+      log(`  seed ${seed}: refitting the transition prior on the frozen encoder's latents (${c.cwm.priorSteps} steps)`);
+      await refitPrior(engine, c, model, train, seed, c.cwm.priorSteps, log);
+      oneStep.refit = await oneStepCheck(engine, c, model, mapper, test);
+    }
+    for (const [stage, r] of Object.entries(oneStep)) {
+      if (r) log(`  seed ${seed}: one step after ${stage}: latent MSE prior ${r.latentMSE.prior.toFixed(3)} vs copy ${r.latentMSE.copy.toFixed(3)}; mapper on the prior mean ${r.mapperPrior.map((v, i) => `${VARIABLES[i]} ${(100 * v).toFixed(0)}%`).join(', ')} (on the encoded next frame ${(100 * mean(r.mapperNextFrame)).toFixed(1)}%)`);
+    }
     zL.dispose();
     zT.dispose();
-    if (!mapper) throw new Error('causal-world-model: no mapper was fitted');
 
     // Text world models.
     const heldoutLT = test.episodes.flatMap((ep) => ep.actions.map((_, t) => ({ state: ep.states[t], text: ep.texts[t], next: ep.states[t + 1] }))).slice(0, 256);
@@ -392,7 +481,7 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
     } finally {
       canon.dispose();
     }
-    return { seed, wallSec: (performance.now() - tStart) / 1000, r2: R, diag, mapperPerVariable: mapperAccuracy, exact, perVar, heldout, plans, cwmCurve: curve, cwmParameters: model.numParameters(), textLogs, labelled: labelled.length, transitions: all.length };
+    return { seed, wallSec: (performance.now() - tStart) / 1000, r2: R, diag, mapperPerVariable: mapperAccuracy, exact, perVar, heldout, plans, oneStep, cwmCurve: curve, cwmParameters: model.numParameters(), textLogs, labelled: labelled.length, transitions: all.length };
   } finally {
     model.dispose();
     mappers.forEach((m) => m.dispose());
@@ -459,6 +548,15 @@ function buildReport(c: CausalWorldModelConfig, results: SeedResult[], wallSec: 
     perVariableAccuracy: keyed((r) => r.perVar, [...modelNames, 'copy'], c.horizons) as Report['perVariableAccuracy'],
     heldoutParaphrases: Object.fromEntries(modelNames.map((n) => [n, { seen: over((r) => r.heldout[n].seen), heldout: over((r) => r.heldout[n].heldout) }])) as Report['heldoutParaphrases'],
     planSuccess: keyed((r) => r.plans, [...modelNames, 'oracle', 'random'], c.planHorizons) as Report['planSuccess'],
+    oneStep: Object.fromEntries((['joint', 'refit'] as const).filter((k) => results[0].oneStep[k]).map((k) => {
+      const at = (r: SeedResult) => r.oneStep[k]!;
+      return [k, {
+        latentMSE: { prior: over((r) => at(r).latentMSE.prior), copy: over((r) => at(r).latentMSE.copy) },
+        mapperPrior: over((r) => mean(at(r).mapperPrior)),
+        mapperPriorPerVariable: { variables: [...VARIABLES], mean: VARIABLES.map((_, i) => mean(results.map((r) => at(r).mapperPrior[i]))) },
+        mapperNextFrame: over((r) => mean(at(r).mapperNextFrame)),
+      }];
+    })) as Report['oneStep'],
     gapWidening: over((r) => r.exact.causal[longest] - r.exact.textOnly[longest] - (r.exact.causal[1] - r.exact.textOnly[1])),
     training: {
       cwm: {
