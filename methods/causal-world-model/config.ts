@@ -70,8 +70,8 @@ export const DEFAULTS: CausalWorldModelConfig = {
   labelledShare: 0.05,
   pixelNoise: 0.02,
   cwm: {
-    latents: 12, hidden1: 128, hidden2: 64, priorHidden: 32, wordDim: 32, textDim: 16,
-    steps: 1200, batchSize: 128, lr: 4e-3, tauStart: 1, tauEnd: 5, reconWeight: 25, priorKL: 0.1, logitReg: 0.004, inputNoise: 0.02, wordDropout: 0.15, priorSteps: 1000,
+    latents: 12, hidden1: 128, hidden2: 64, priorHidden: 64, wordDim: 32, textDim: 16,
+    steps: 1200, batchSize: 128, lr: 4e-3, tauStart: 1, tauEnd: 5, reconWeight: 5, priorKL: 0.1, logitReg: 0.004, inputNoise: 0.02, wordDropout: 0.15, priorSteps: 1000,
   },
   mapper: { hidden: 64, steps: 300, lr: 3e-3, inputs: 'all' },
   // 500 steps (64 epochs of the 250 labelled transitions): in a 1,000-step probe the held-out loss was
