@@ -158,7 +158,8 @@ export function priorLoss(model: CausalWorldModel, z0: Tensor, z1: Tensor, token
   return normalLogProb(z1, p.mu, p.logStd).sum(1).mean().neg().add(logitRegulariser(logits, w.logitReg));
 }
 
-/** The parameters of the transition prior and its text path (everything but the frame encoder and decoder). */
+/** The parameters of the transition prior and its text path: everything but the frame encoder and decoder. */
 export function priorParameters(model: CausalWorldModel): Tensor[] {
-  return [model.words, ...[...model.text, ...model.interaction, ...model.ctx, model.inp, model.act, ...model.out].flatMap((m) => m.parameters())];
+  const frames = new Set([...model.enc, ...model.dec].flatMap((m) => m.parameters()));
+  return model.parameters().filter((p) => !frames.has(p));
 }

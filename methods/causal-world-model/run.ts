@@ -6,7 +6,7 @@
 // scored on N-step causal inference (predict the state after N action texts) and on planning with
 // UCT-MCTS, whose plans are executed in the true simulator.
 import type { Engine, Tensor } from '../../engine/index.js';
-import { AdamW, LRScheduler, SeededRng, cosineSchedule, mcts, type MCTSChild, type MCTSProblem } from '../../nn/index.js';
+import { AdamW, LRScheduler, SeededRng, cosineSchedule, mcts, train, type MCTSChild, type MCTSProblem } from '../../nn/index.js';
 import { makeConfig, type CausalWorldModelConfig } from './config.js';
 import { CausalWorldModel, cwmLoss, priorLoss, priorParameters } from './cwm.js';
 import { CausalMapper, assignLatents, r2Diagonal, r2Matrix } from './mapper.js';
@@ -209,24 +209,27 @@ async function refitPrior(engine: Engine, c: CausalWorldModelConfig, model: Caus
     return out;
   };
   try {
-    for (let s = 1; s <= steps; s++) {
-      const picks = Array.from({ length: B }, () => [rng.int(E), rng.int(T)] as const);
-      const z0 = rows(picks.map(([e, t]) => frameIndex(c, e, t))), z1 = rows(picks.map(([e, t]) => frameIndex(c, e, t + 1)));
-      const tok = Int32Array.from(picks.flatMap(([e, t]) => encodeAction(data.episodes[e].texts[t], rng, c.cwm.wordDropout)));
-      const logNow = s % c.logEvery === 0 || s === steps;
-      const out = engine.tidy(() => {
-        opt.zeroGrad();
-        const L = priorLoss(model, engine.tensor(z0, [B, d]), engine.tensor(z1, [B, d]), engine.tensor(tok, [B, tok.length / B], { dtype: 'i32' }), c.cwm.tauEnd, { logitReg: c.cwm.logitReg, inputNoise: c.cwm.inputNoise });
-        L.backward();
-        opt.step();
-        return logNow ? L.detach() : null;
-      });
-      sched.step();
-      if (out) {
-        log(`    prior step ${s}: transition NLL ${(await out.item()).toFixed(3)}`);
-        out.dispose();
-      }
-    }
+    await train({
+      steps,
+      logEvery: c.logEvery,
+      log: (r) => {
+        if (r.kind === 'train') log(`    prior step ${r.step}: transition NLL ${r.loss.toFixed(3)} (mean of the last ${r.losses.length} steps)`);
+      },
+      step: () => {
+        const picks = Array.from({ length: B }, () => [rng.int(E), rng.int(T)] as const);
+        const z0 = rows(picks.map(([e, t]) => frameIndex(c, e, t))), z1 = rows(picks.map(([e, t]) => frameIndex(c, e, t + 1)));
+        const tok = Int32Array.from(picks.flatMap(([e, t]) => encodeAction(data.episodes[e].texts[t], rng, c.cwm.wordDropout)));
+        const L = engine.tidy(() => {
+          opt.zeroGrad();
+          const L = priorLoss(model, engine.tensor(z0, [B, d]), engine.tensor(z1, [B, d]), engine.tensor(tok, [B, tok.length / B], { dtype: 'i32' }), c.cwm.tauEnd, { logitReg: c.cwm.logitReg, inputNoise: c.cwm.inputNoise });
+          L.backward();
+          opt.step();
+          return L.detach();
+        });
+        sched.step();
+        return L;
+      },
+    });
   } finally {
     opt.dispose();
   }
