@@ -2,7 +2,8 @@
 // model: every expansion asks the model for all children of a node at once (one batched query), the
 // simulation follows the best immediate reward, and each node on the path records the mean reward of
 // the rest of the path (cum_reward = mean, Q = max as the official code). Host-side search; the world
-// model behind `expand` may run on the GPU.
+// model behind `expand` may run on the GPU. `mctsBatched` runs many searches in lockstep so that one
+// world-model query serves the pending expansion of every search (one GPU round trip, not one each).
 import { RangeArgumentError } from '../engine/index.js';
 
 export interface MCTSChild<S> {
@@ -116,4 +117,54 @@ export async function mcts<S>(root: S, problem: MCTSProblem<S>, options: MCTSOpt
     best = { plan, value: rewards.length ? mean(rewards) : -Infinity };
   }
   return { ...best, expansions };
+}
+
+/** One pending expansion of `mctsBatched`: the node's state and which search (root index) asked. */
+export interface MCTSExpandRequest<S> {
+  state: S;
+  search: number;
+}
+
+export interface BatchedMCTSProblem<S> {
+  numActions: number;
+  /** The children of every requested node (result i for request i), e.g. one batched world-model query. */
+  expandBatch(requests: readonly MCTSExpandRequest<S>[]): Promise<MCTSChild<S>[][]> | MCTSChild<S>[][];
+}
+
+/**
+ * `mcts` from each root, all searches advancing together: whenever every unfinished search is waiting
+ * for an expansion, their requests go to `expandBatch` as one batch. Each search sees exactly what
+ * `mcts` with a one-node `expand` would see, so the results equal running the searches one by one
+ * (when the world model's answer for a node does not depend on what else is in the batch).
+ */
+export async function mctsBatched<S>(roots: readonly S[], problem: BatchedMCTSProblem<S>, options: MCTSOptions): Promise<MCTSResult[]> {
+  type Pending = MCTSExpandRequest<S> & { resolve: (c: MCTSChild<S>[]) => void; reject: (e: unknown) => void };
+  let pending: Pending[] = [];
+  let active = roots.length;
+  const flushIfAllWaiting = () => {
+    if (!pending.length || pending.length < active) return;
+    const batch = pending;
+    pending = [];
+    Promise.resolve()
+      .then(() => problem.expandBatch(batch.map(({ state, search }) => ({ state, search }))))
+      .then((out) => {
+        if (out.length !== batch.length) throw new RangeArgumentError(`mctsBatched: expandBatch returned ${out.length} results for ${batch.length} requests`);
+        batch.forEach((p, i) => p.resolve(out[i]));
+      })
+      .catch((e) => batch.forEach((p) => p.reject(e)));
+  };
+  const search = async (root: S, index: number) => {
+    try {
+      const expand = (state: S) =>
+        new Promise<MCTSChild<S>[]>((resolve, reject) => {
+          pending.push({ state, search: index, resolve, reject });
+          flushIfAllWaiting();
+        });
+      return await mcts(root, { numActions: problem.numActions, expand }, options);
+    } finally {
+      active--;
+      flushIfAllWaiting();
+    }
+  };
+  return Promise.all(roots.map(search));
 }

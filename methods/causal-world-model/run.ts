@@ -6,7 +6,7 @@
 // scored on N-step causal inference (predict the state after N action texts) and on planning with
 // UCT-MCTS, whose plans are executed in the true simulator.
 import type { Engine, Tensor } from '../../engine/index.js';
-import { AdamW, LRScheduler, SeededRng, cosineSchedule, mcts, train, type MCTSChild, type MCTSProblem } from '../../nn/index.js';
+import { AdamW, LRScheduler, SeededRng, cosineSchedule, mctsBatched, train, type MCTSChild } from '../../nn/index.js';
 import { makeConfig, type CausalWorldModelConfig } from './config.js';
 import { CausalWorldModel, cwmLoss, priorLoss, priorParameters } from './cwm.js';
 import { CausalMapper, assignLatents, r2Diagonal, r2Matrix } from './mapper.js';
@@ -314,14 +314,19 @@ function execute(p: PlanProblem, plan: readonly number[]): boolean {
   return meetsGoal(s, p.goal);
 }
 
-async function planWith<S>(c: CausalWorldModelConfig, problems: readonly PlanProblem[], N: number, root: (p: PlanProblem) => Promise<S> | S, expand: (s: S, goal: State) => Promise<MCTSChild<S>[]> | MCTSChild<S>[]): Promise<number> {
-  let ok = 0;
-  for (const p of problems) {
-    const problem: MCTSProblem<S> = { numActions: ACTIONS.length, expand: (s) => expand(s, p.goal) };
-    const r = await mcts(await root(p), problem, { iterations: c.mcts.iterations, maxDepth: N + c.mcts.extraDepth, explorationWeight: c.mcts.explorationWeight });
-    if (execute(p, r.plan)) ok++;
-  }
-  return ok / problems.length;
+/**
+ * Plan success: MCTS from every problem's start at once, one batched world-model query per round
+ * (`mctsBatched`); the plans then run in the true simulator.
+ */
+async function planWith<S>(c: CausalWorldModelConfig, problems: readonly PlanProblem[], N: number, root: (p: PlanProblem) => Promise<S> | S, expandBatch: (states: S[], goals: State[]) => Promise<MCTSChild<S>[][]> | MCTSChild<S>[][]): Promise<number> {
+  const roots: S[] = [];
+  for (const p of problems) roots.push(await root(p)); // in problem order: the CWM's roots draw render noise
+  const results = await mctsBatched(roots, { numActions: ACTIONS.length, expandBatch: (reqs) => expandBatch(reqs.map((r) => r.state), reqs.map((r) => problems[r.search].goal)) }, {
+    iterations: c.mcts.iterations,
+    maxDepth: N + c.mcts.extraDepth,
+    explorationWeight: c.mcts.explorationWeight,
+  });
+  return results.filter((r, i) => execute(problems[i], r.plan)).length / problems.length;
 }
 
 async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, logLine: (s: string) => void): Promise<SeedResult> {
@@ -430,59 +435,67 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
     // Planning: UCT-MCTS with each world model; plans run in the true simulator.
     const plans: SeedResult['plans'] = Object.fromEntries([...names.filter((n) => n !== 'copy'), 'oracle', 'random'].map((n) => [n, {}]));
     const prng = rng.fork('plans');
-    const canon = engine.keep(engine.noGrad(() => engine.tidy(() => model.embedText(engine.tensor(Int32Array.from(CANONICAL_ACTIONS.flat()), [ACTIONS.length, CANONICAL_ACTIONS[0].length], { dtype: 'i32' })))));
-    try {
-      for (const N of c.planHorizons) {
-        const problems = planProblems(c, N, prng);
-        // CWM: the node state is the latent; its text is the mapper's reading of it.
-        const cwmExpand = async (z: Float32Array, goal: State): Promise<MCTSChild<Float32Array>[]> => {
-          const [zs, ps] = engine.noGrad(() =>
-            engine.tidy(() => {
-              const z8 = engine.tensor(z, [1, d]).expand(ACTIONS.length, d);
-              const next = model.stepMean(z8, canon, c.cwm.tauEnd).contiguous(); // (8, d)
-              return [next, mapper.predict(next)];
-            }),
-          );
-          const [zd, pdd] = await Promise.all([zs.data(), ps.data()]);
-          zs.dispose();
-          ps.dispose();
-          return ACTIONS.map((_, a) => {
-            const pred = VARIABLES.map((_, i) => pdd[a * VARIABLES.length + i]);
-            return { state: Float32Array.from(zd.subarray(a * d, (a + 1) * d)), reward: reward(pred, goal), terminal: meetsGoal(pred, goal) };
-          });
+    const A = ACTIONS.length;
+    // Every action for each of B nodes: (B·A, tokens) i32, node-major.
+    const actionTokens = (B: number) => engine.tensor(Int32Array.from(Array.from({ length: B }, () => CANONICAL_ACTIONS.flat()).flat()), [B * A, CANONICAL_ACTIONS[0].length], { dtype: 'i32' });
+    for (const N of c.planHorizons) {
+      const problems = planProblems(c, N, prng);
+      // CWM: the node state is the latent; its text is the mapper's reading of it.
+      const cwmExpand = async (zs: Float32Array[], goals: State[]): Promise<MCTSChild<Float32Array>[][]> => {
+        const B = zs.length;
+        const [next, read] = engine.noGrad(() =>
+          engine.tidy(() => {
+            const z = engine.tensor(Float32Array.from(zs.flatMap((z) => Array.from({ length: A }, () => Array.from(z)).flat())), [B * A, d]); // (B·A, d)
+            const n = model.stepMean(z, actionTokens(B), c.cwm.tauEnd).contiguous(); // (B·A, d)
+            return [n, mapper.predict(n)]; // (B·A, d), (B·A, variables)
+          }),
+        );
+        const [zd, pdd] = await Promise.all([next.data(), read.data()]);
+        next.dispose();
+        read.dispose();
+        const V = VARIABLES.length;
+        return goals.map((goal, b) =>
+          ACTIONS.map((_, a) => {
+            const row = b * A + a;
+            const pred = Array.from(pdd.subarray(row * V, (row + 1) * V));
+            return { state: Float32Array.from(zd.subarray(row * d, (row + 1) * d)), reward: reward(pred, goal), terminal: meetsGoal(pred, goal) };
+          }),
+        );
+      };
+      const cwmRoot = async (p: PlanProblem) => {
+        const x = new Float32Array(IMAGE_SIZE);
+        render(p.start, x, 0, c.pixelNoise, prng);
+        const z = encodeFrames(engine, model, x);
+        const zd = (await z.data()) as Float32Array;
+        z.dispose();
+        return Float32Array.from(zd);
+      };
+      plans.causal[N] = await planWith(c, problems, N, cwmRoot, cwmExpand);
+      for (const [n, lm] of Object.entries(textModels)) {
+        const cache = new Map<string, State[]>(); // state → its predicted successor under each action
+        const textExpand = async (states: State[], goals: State[]): Promise<MCTSChild<State>[][]> => {
+          const missing = [...new Set(states.map((s) => s.join(',')).filter((k) => !cache.has(k)))].map((k) => k.split(',').map(Number));
+          if (missing.length) {
+            const out = engine.tidy(() => predictNextTokens(lm!, statesToTokens(engine, missing.flatMap((s) => ACTIONS.map(() => s))), actionTokens(missing.length)));
+            const data = await out.data();
+            out.dispose();
+            const next = tokensToStates(data, missing.length * A);
+            missing.forEach((s, m) => cache.set(s.join(','), next.slice(m * A, (m + 1) * A)));
+          }
+          return states.map((s, b) => cache.get(s.join(','))!.map((pred) => ({ state: pred, reward: reward(pred, goals[b]), terminal: meetsGoal(pred, goals[b]) })));
         };
-        const cwmRoot = async (p: PlanProblem) => {
-          const x = new Float32Array(IMAGE_SIZE);
-          render(p.start, x, 0, c.pixelNoise, prng);
-          const z = encodeFrames(engine, model, x);
-          const zd = (await z.data()) as Float32Array;
-          z.dispose();
-          return Float32Array.from(zd);
-        };
-        plans.causal[N] = await planWith(c, problems, N, cwmRoot, cwmExpand);
-        for (const [n, lm] of Object.entries(textModels)) {
-          const cache = new Map<string, State[]>();
-          const textExpand = async (s: State, goal: State): Promise<MCTSChild<State>[]> => {
-            const key = s.join(',');
-            if (!cache.has(key)) {
-              const out = engine.tidy(() => predictNextTokens(lm!, statesToTokens(engine, ACTIONS.map(() => s)), engine.tensor(Int32Array.from(CANONICAL_ACTIONS.flat()), [ACTIONS.length, CANONICAL_ACTIONS[0].length], { dtype: 'i32' })));
-              const data = await out.data();
-              out.dispose();
-              cache.set(key, tokensToStates(data, ACTIONS.length));
-            }
-            return cache.get(key)!.map((pred) => ({ state: pred, reward: reward(pred, goal), terminal: meetsGoal(pred, goal) }));
-          };
-          plans[n][N] = await planWith(c, problems, N, (p) => p.start, textExpand);
-        }
-        plans.oracle[N] = await planWith(c, problems, N, (p) => p.start, (s: State, goal) => ACTIONS.map((a) => {
-          const n = step(s, a);
-          return { state: n, reward: reward(n, goal), terminal: meetsGoal(n, goal) };
-        }));
-        plans.random[N] = mean(problems.map((p) => (execute(p, Array.from({ length: N }, () => prng.int(ACTIONS.length))) ? 1 : 0)));
-        log(`  seed ${seed}: plan N=${N} success ${Object.keys(plans).map((n) => `${n} ${(100 * plans[n][N]).toFixed(0)}%`).join(', ')}`);
+        plans[n][N] = await planWith(c, problems, N, (p) => p.start, textExpand);
       }
-    } finally {
-      canon.dispose();
+      plans.oracle[N] = await planWith(c, problems, N, (p) => p.start, (states: State[], goals) =>
+        states.map((s, b) =>
+          ACTIONS.map((a) => {
+            const n = step(s, a);
+            return { state: n, reward: reward(n, goals[b]), terminal: meetsGoal(n, goals[b]) };
+          }),
+        ),
+      );
+      plans.random[N] = mean(problems.map((p) => (execute(p, Array.from({ length: N }, () => prng.int(ACTIONS.length))) ? 1 : 0)));
+      log(`  seed ${seed}: plan N=${N} success ${Object.keys(plans).map((n) => `${n} ${(100 * plans[n][N]).toFixed(0)}%`).join(', ')}`);
     }
     return { seed, wallSec: (performance.now() - tStart) / 1000, r2: R, diag, mapperPerVariable: mapperAccuracy, exact, perVar, heldout, plans, oneStep, cwmCurve: curve, cwmParameters: model.numParameters(), textLogs, labelled: labelled.length, transitions: all.length };
   } finally {
