@@ -44,7 +44,7 @@ export interface CausalWorldModelConfig {
    * Both are fitted and reported; this one drives prediction and planning.
    */
   mapper: { hidden: number; steps: number; lr: number; inputs: 'assigned' | 'all' };
-  textWM: { dModel: number; nLayers: number; nHeads: number; dFF: number; steps: number; batchSize: number; lr: number; wordDropout: number; evalEvery: number };
+  textWM: { dModel: number; nLayers: number; nHeads: number; dFF: number; steps: number; batchSize: number; lr: number; wordDropout: number; evalEvery: number; patience: number };
   /** Also train the text world model on every training transition's labels (an upper-bound variant). */
   allLabelsTextWM: boolean;
   /** Rollout lengths N of the causal-inference task. */
@@ -76,7 +76,7 @@ export const DEFAULTS: CausalWorldModelConfig = {
   mapper: { hidden: 64, steps: 300, lr: 3e-3, inputs: 'all' },
   // 500 steps (64 epochs of the 250 labelled transitions): in a 1,000-step probe the held-out loss was
   // lowest at step 300 and rose after it, so the best step lies below this cap (README, "Results").
-  textWM: { dModel: 64, nLayers: 2, nHeads: 4, dFF: 128, steps: 500, batchSize: 32, lr: 3e-3, wordDropout: 0.15, evalEvery: 50 },
+  textWM: { dModel: 64, nLayers: 2, nHeads: 4, dFF: 128, steps: 500, batchSize: 32, lr: 3e-3, wordDropout: 0.15, evalEvery: 50, patience: 2 },
   allLabelsTextWM: true,
   horizons: [1, 2, 4, 8],
   inferenceWindows: 200,
@@ -127,7 +127,7 @@ export function makeConfig(...overrides: Overrides[]): CausalWorldModelConfig {
   const positive = (name: string, v: number) => (Number.isInteger(v) && v >= 1) || bad(`${name} must be a positive integer, got ${v}`);
   for (const k of ['trainEpisodes', 'testEpisodes', 'episodeSteps', 'inferenceWindows', 'planProblems', 'logEvery'] as const) positive(k, c[k]);
   for (const k of ['latents', 'hidden1', 'hidden2', 'priorHidden', 'wordDim', 'textDim', 'steps', 'batchSize'] as const) positive(`cwm.${k}`, c.cwm[k]);
-  for (const k of ['dModel', 'nLayers', 'nHeads', 'dFF', 'steps', 'batchSize', 'evalEvery'] as const) positive(`textWM.${k}`, c.textWM[k]);
+  for (const k of ['dModel', 'nLayers', 'nHeads', 'dFF', 'steps', 'batchSize', 'evalEvery', 'patience'] as const) positive(`textWM.${k}`, c.textWM[k]);
   positive('mapper.steps', c.mapper.steps);
   positive('mcts.iterations', c.mcts.iterations);
   if (!c.seeds.length) bad('at least one seed');

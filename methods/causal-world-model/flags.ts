@@ -69,7 +69,8 @@ export const TABLE: FlagTable<CausalWorldModelConfig> = {
   'textWM.batchSize': { type: pos, help: 'transitions per text WM step' },
   'textWM.lr': { type: rate, help: 'text WM peak learning rate' },
   'textWM.wordDropout': { type: num({ min: 0, max: 1 }), help: 'probability of replacing an adverb/adjective by <unk> in training' },
-  'textWM.evalEvery': { type: pos, help: 'held-out loss check every this many steps' },
+  'textWM.evalEvery': { type: pos, help: 'dev loss check every this many steps' },
+  'textWM.patience': { type: pos, help: 'dev loss checks without improvement before the text WM stops (best weights kept)' },
 
   'mcts.iterations': { type: pos, help: 'MCTS iterations per problem' },
   'mcts.explorationWeight': { type: nonNeg, help: 'UCT exploration weight w_exp' },

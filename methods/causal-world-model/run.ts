@@ -15,6 +15,9 @@ import { predictNextTokens, statesToTokens, tokensToStates, trainTextWM, type La
 import { ACTIONS, IMAGE_SIZE, VARIABLES, episode, goalFraction, meetsGoal, randomState, render, step, type State } from './world.js';
 import type { TransformerLM } from '../../nn/index.js';
 
+/** Labelled dev transitions for the text world models' early stopping. */
+const DEV_TRANSITIONS = 256;
+
 export interface Stat {
   mean: number;
   perSeed: number[];
@@ -393,14 +396,16 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
     zT.dispose();
 
     // Text world models.
-    const heldoutLT = test.episodes.flatMap((ep) => ep.actions.map((_, t) => ({ state: ep.states[t], text: ep.texts[t], next: ep.states[t + 1] }))).slice(0, 256);
+    // Their early stopping reads labelled transitions of separate dev episodes (not the test episodes).
+    const devSet = makeDataset(c, Math.ceil(DEV_TRANSITIONS / T), rng.fork('dev'));
+    const devLT = devSet.episodes.flatMap((ep) => ep.actions.map((_, t) => ({ state: ep.states[t], text: ep.texts[t], next: ep.states[t + 1] }))).slice(0, DEV_TRANSITIONS);
     const textModels: Partial<Record<'textOnly' | 'textOnlyAllLabels', TransformerLM>> = {};
     const textLogs: SeedResult['textLogs'] = {};
     const variants: ['textOnly' | 'textOnlyAllLabels', [number, number][]][] = [['textOnly', labelled]];
     if (c.allLabelsTextWM) variants.push(['textOnlyAllLabels', all]);
     for (const [name, rows] of variants) {
       log(`  seed ${seed}: training the text WM "${name}" on ${rows.length} labelled transitions`);
-      const r = await trainTextWM(engine, c.textWM, rows.map(toLT), heldoutLT, seed, log);
+      const r = await trainTextWM(engine, c.textWM, rows.map(toLT), devLT, seed, log);
       lms.push(r.model);
       textModels[name] = r.model;
       textLogs[name] = r.info;

@@ -3,7 +3,7 @@
 // the next-state tokens only. It predicts by greedy decoding, each slot restricted to its variable's
 // value tokens, and rolls out multi-step predictions in text (its own output is the next prompt).
 import { cat, crossEntropy, type Engine, type Tensor } from '../../engine/index.js';
-import { AdamW, LRScheduler, SeededRng, TransformerLM, clipGradNorm, cosineSchedule, greedyDecodeInRanges } from '../../nn/index.js';
+import { AdamW, LRScheduler, ModuleSnapshot, SeededRng, TransformerLM, clipGradNorm, cosineSchedule, greedyDecodeInRanges, train } from '../../nn/index.js';
 import { ARROW, BOS, LM_VOCAB, PROMPT_LEN, SEP, SEQ_LEN, SLOT_START, encodeAction, promptTokens, stateTokens } from './text.js';
 import { VARIABLES, VARIABLE_CLASSES, type State } from './world.js';
 
@@ -17,8 +17,10 @@ export interface TextWMSpec {
   lr: number;
   /** Probability that a training adverb/adjective is replaced by <unk> (see encodeAction). */
   wordDropout: number;
-  /** Evaluate the held-out next-state loss every this many steps. */
+  /** Check the dev next-state loss every this many steps. */
   evalEvery: number;
+  /** Checks without improvement before training stops (the best check's weights are kept). */
+  patience: number;
 }
 
 export interface LabelledTransition {
@@ -44,51 +46,69 @@ function packBatch(rows: readonly LabelledTransition[], rng?: SeededRng, dropout
 
 export interface TextWMLog {
   parameters: number;
-  /** Held-out next-state cross-entropy (nats per state token) at each check. */
+  /** Dev next-state cross-entropy (nats per state token) at each check. */
   curve: { step: number; loss: number }[];
+  /** The check whose weights are kept (early stopping), its loss, the steps run and the cap. */
   bestStep: number;
-  finalLoss: number;
+  bestLoss: number;
+  stepsRun: number;
+  stepCap: number;
   /** Cross-entropy of the per-slot marginal (unigram) distribution of the training next states: the level a model that ignores its input reaches. */
   unigramLoss: number;
 }
 
-/** Train on `train`; the held-out loss on `heldout` is logged every evalEvery steps. The caller owns the model. */
-export async function trainTextWM(engine: Engine, spec: TextWMSpec, train: readonly LabelledTransition[], heldout: readonly LabelledTransition[], seed: number, log: (s: string) => void): Promise<{ model: TransformerLM; info: TextWMLog }> {
+/**
+ * Train on `train` with early stopping on the next-state loss of `dev` (checked every evalEvery steps;
+ * `patience` checks without improvement end the run) and return the model at its best check. The
+ * unigram level is measured on `dev` too. The caller owns the model.
+ */
+export async function trainTextWM(engine: Engine, spec: TextWMSpec, trainRows: readonly LabelledTransition[], dev: readonly LabelledTransition[], seed: number, log: (s: string) => void): Promise<{ model: TransformerLM; info: TextWMLog }> {
   const model = new TransformerLM(engine, { vocabSize: LM_VOCAB, dModel: spec.dModel, nLayers: spec.nLayers, nHeads: spec.nHeads, dFF: spec.dFF, maxSeqLen: SEQ_LEN, dropout: 0 });
   const rng = new SeededRng(`textwm:${seed}`);
   const opt = new AdamW(model.parameters(), { lr: spec.lr, weightDecay: 0.01, betas: [0.9, 0.98] });
   const sched = new LRScheduler(opt, cosineSchedule({ warmupSteps: Math.min(20, spec.steps), totalSteps: spec.steps, minLr: 0.05 }));
-  const held = packBatch(heldout);
+  const held = packBatch(dev);
   const T = SEQ_LEN - 1;
-  const hx = engine.keep(engine.tensor(held.inputs, [heldout.length, T], { dtype: 'i32' }));
-  const hy = engine.keep(engine.tensor(held.targets, [heldout.length, T], { dtype: 'i32' }));
-  const check = () => engine.noGrad(() => engine.tidy(() => crossEntropy(model.forward(hx), hy, { ignoreIndex: IGNORE }))).item();
-  const curve: TextWMLog['curve'] = [];
+  const hx = engine.keep(engine.tensor(held.inputs, [dev.length, T], { dtype: 'i32' }));
+  const hy = engine.keep(engine.tensor(held.targets, [dev.length, T], { dtype: 'i32' }));
+  let best: ModuleSnapshot | null = null;
   try {
-    for (let step = 1; step <= spec.steps; step++) {
-      const rows = Array.from({ length: spec.batchSize }, () => train[rng.int(train.length)]);
-      const b = packBatch(rows, rng, spec.wordDropout);
-      engine.tidy(() => {
-        opt.zeroGrad();
-        const loss = model.loss(engine.tensor(b.inputs, [rows.length, T], { dtype: 'i32' }), engine.tensor(b.targets, [rows.length, T], { dtype: 'i32' }), { ignoreIndex: IGNORE });
-        loss.backward();
-        clipGradNorm(model.parameters(), 1).dispose();
-        opt.step();
-      });
-      sched.step();
-      if (step % spec.evalEvery === 0 || step === spec.steps) {
-        const loss = await check();
-        curve.push({ step, loss });
-        log(`    text WM step ${step}: held-out next-state loss ${loss.toFixed(3)}`);
-      }
-    }
+    const result = await train({
+      steps: spec.steps,
+      logEvery: spec.evalEvery,
+      step: () => {
+        const rows = Array.from({ length: spec.batchSize }, () => trainRows[rng.int(trainRows.length)]);
+        const b = packBatch(rows, rng, spec.wordDropout);
+        const loss = engine.tidy(() => {
+          opt.zeroGrad();
+          const l = model.loss(engine.tensor(b.inputs, [rows.length, T], { dtype: 'i32' }), engine.tensor(b.targets, [rows.length, T], { dtype: 'i32' }), { ignoreIndex: IGNORE });
+          l.backward();
+          clipGradNorm(model.parameters(), 1).dispose();
+          opt.step();
+          return l;
+        });
+        sched.step();
+        return loss;
+      },
+      evaluate: async () => ({ devLoss: await engine.noGrad(() => engine.tidy(() => crossEntropy(model.forward(hx), hy, { ignoreIndex: IGNORE }))).item() }),
+      evalEvery: spec.evalEvery,
+      earlyStopping: { metric: 'devLoss', patience: spec.patience },
+      onEval: (step, m, improved) => {
+        log(`    text WM step ${step}: dev next-state loss ${m.devLoss.toFixed(3)}${improved ? ' (best)' : ''}`);
+        if (!improved) return;
+        best?.dispose();
+        best = new ModuleSnapshot(model);
+      },
+    });
+    (best as ModuleSnapshot | null)?.restore();
+    const curve = result.evals.map((e) => ({ step: e.step, loss: e.metrics.devLoss }));
+    return { model, info: { parameters: model.numParameters(), curve, bestStep: result.best!.step, bestLoss: result.best!.value, stepsRun: result.steps, stepCap: spec.steps, unigramLoss: unigramLoss(trainRows, dev) } };
   } finally {
+    (best as ModuleSnapshot | null)?.dispose();
     opt.dispose();
     hx.dispose();
     hy.dispose();
   }
-  const best = curve.reduce((b, c) => (c.loss < b.loss ? c : b), curve[0]);
-  return { model, info: { parameters: model.numParameters(), curve, bestStep: best.step, finalLoss: curve[curve.length - 1].loss, unigramLoss: unigramLoss(train, heldout) } };
 }
 
 /** Held-out cross-entropy of each slot's training marginal, mean over slots (nats/token). */
