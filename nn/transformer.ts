@@ -50,6 +50,8 @@ export interface TransformerConfig extends CommonConfig {
   tgtVocabSize: number;
   nEncoderLayers: number;
   nDecoderLayers: number;
+  /** One token embedding for the encoder input and the decoder input (T5, Vaswani et al.): needs srcVocabSize = tgtVocabSize. */
+  sharedEmbeddings: boolean;
 }
 
 const COMMON_DEFAULTS = {
@@ -99,8 +101,9 @@ export function transformerLMConfig(input: TransformerLMConfigInput): Transforme
 
 /** A complete encoder-decoder config (2 + 2 layers unless given). */
 export function transformerConfig(input: TransformerConfigInput): TransformerConfig {
-  const c: TransformerConfig = { ...COMMON_DEFAULTS, dFF: 4 * input.dModel, nEncoderLayers: 2, nDecoderLayers: 2, ...input };
+  const c: TransformerConfig = { ...COMMON_DEFAULTS, dFF: 4 * input.dModel, nEncoderLayers: 2, nDecoderLayers: 2, sharedEmbeddings: false, ...input };
   checkCommon(c, 'Transformer');
+  if (c.sharedEmbeddings && c.srcVocabSize !== c.tgtVocabSize) throw new RangeArgumentError(`Transformer: sharedEmbeddings needs srcVocabSize = tgtVocabSize, got ${c.srcVocabSize} and ${c.tgtVocabSize}`);
   if (c.ffn === 'moe') throw new RangeArgumentError("Transformer: ffn 'moe' is supported by TransformerLM only");
   return c;
 }
@@ -389,8 +392,10 @@ export class Transformer extends Module {
   constructor(engine: Engine, config: TransformerConfigInput) {
     super(engine);
     const c = (this.config = transformerConfig(config));
-    this.srcEmb = this.registerModule('srcEmb', new Embedding(engine, c.srcVocabSize, c.dModel, { std: c.initStd }));
+    // Shared: the encoder reads the decoder's table (registered once, as tgtEmb, so it is one parameter).
+    const srcEmb = c.sharedEmbeddings ? null : this.registerModule('srcEmb', new Embedding(engine, c.srcVocabSize, c.dModel, { std: c.initStd }));
     this.tgtEmb = this.registerModule('tgtEmb', new Embedding(engine, c.tgtVocabSize, c.dModel, { std: c.initStd }));
+    this.srcEmb = srcEmb ?? this.tgtEmb;
     if (c.positions === 'learned') {
       this.srcPos = this.registerModule('srcPos', new Embedding(engine, c.maxSeqLen, c.dModel, { std: c.initStd }));
       this.tgtPos = this.registerModule('tgtPos', new Embedding(engine, c.maxSeqLen, c.dModel, { std: c.initStd }));

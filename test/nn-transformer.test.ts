@@ -3,7 +3,7 @@
 // gradients at a hooked activation), a tiny LM overfitting one batch, the encoder-decoder model,
 // state-dict and config round-trips.
 import { expect } from 'chai';
-import { setMatmulVariant, type Engine, type Tensor } from '../engine/index.js';
+import { crossEntropy, setMatmulVariant, type Engine, type Tensor } from '../engine/index.js';
 import {
   AdamW, MultiheadAttention, clipGradNorm, setAttentionImplementation, RotaryEmbedding, Transformer, TransformerLM, scaledDotProductAttention,
   type TransformerLMConfigInput,
@@ -432,6 +432,38 @@ describe('transformer', function () {
     cache.dispose();
     disposeAll(src, tgt, pad, src2, src3, tgt2, memory);
     model.dispose();
+  });
+
+  itNoLeak('encoder-decoder sharedEmbeddings: one table, the same logits as two equal tables, its gradient the sum of both uses', async () => {
+    engine.manualSeed(17);
+    const cfg = { srcVocabSize: 10, tgtVocabSize: 10, dModel: 16, nHeads: 2, dFF: 32, nEncoderLayers: 1, nDecoderLayers: 1, maxSeqLen: 16, positions: 'rotary' } as const;
+    const shared = new Transformer(engine, { ...cfg, sharedEmbeddings: true });
+    const twin = new Transformer(engine, cfg);
+    expect(shared.srcEmb).to.equal(shared.tgtEmb);
+    expect(shared.namedParameters().some(([n]) => n.startsWith('srcEmb'))).to.equal(false);
+    expect(twin.numParameters() - shared.numParameters()).to.equal(10 * 16);
+    // The reference: the unshared model with both tables set to the shared one.
+    twin.loadStateDict({ ...shared.stateDict(), 'srcEmb.weight': shared.tgtEmb.weight });
+    const src = ids(randIds(2, 5, 10, 170));
+    const tgt = ids(randIds(2, 4, 10, 171));
+    const gold = ids(randIds(2, 4, 10, 172));
+    const lossOf = (m: Transformer) => engine.tidy(() => {
+      const logits = m.forward(src, tgt); // (2, 4, 10)
+      const loss = crossEntropy(logits.reshape([8, 10]), gold.reshape([8]));
+      loss.backward();
+      return loss.detach();
+    });
+    const la = lossOf(shared), lb = lossOf(twin);
+    assertClose(await values(la), await values(lb), TOL, 'loss');
+    const sum = engine.noGrad(() => twin.srcEmb.weight.grad!.add(twin.tgtEmb.weight.grad!));
+    assertClose(await values(shared.tgtEmb.weight.grad!), await values(sum), TOL, 'shared gradient = source + target gradients');
+    assertClose(await values(shared.encoder.layers.items[0].attn.qProj.weight.grad!), await values(twin.encoder.layers.items[0].attn.qProj.weight.grad!), TOL, 'other gradients');
+    expect(() => new Transformer(engine, { ...cfg, tgtVocabSize: 9, sharedEmbeddings: true })).to.throw(/Transformer: sharedEmbeddings needs srcVocabSize = tgtVocabSize, got 10 and 9/);
+    shared.zeroGrad();
+    twin.zeroGrad();
+    disposeAll(src, tgt, gold, la, lb, sum);
+    shared.dispose();
+    twin.dispose();
   });
 
   // ---------------------------------------------------------------- state
