@@ -2,14 +2,18 @@
 import type { Engine } from '../../engine/index.js';
 import type { StepConfig } from './config.js';
 import { summaryTable, writeArtifacts } from './plots.js';
-import { run } from './run.js';
+import { run, type Report } from './run.js';
 
 export { FLAGS, summary } from './flags.js';
 
 /** Run on a config parsed from the command line (flags.ts). */
 export async function main(engine: Engine, config: StepConfig): Promise<void> {
   console.log(`step: arms ${config.arms.join(', ')} + baseline; tasks ${config.tasks.join(', ')}; N ${config.nValues.join(', ')}; seeds ${config.seeds.join(', ')}`);
-  const report = await run(engine, config, { log: (s) => console.log(s) });
+  const partial = async (r: Report) => {
+    await writeArtifacts(r, config.out);
+    console.log(`  (report of seeds ${r.config.seeds.join(', ')} written to ${config.out})`);
+  };
+  const report = await run(engine, config, { log: (s) => console.log(s), partial });
   console.log(`\n${summaryTable(report)}\n(seed mean [per seed]; ${report.wallSec.toFixed(1)}s)`);
   const paths = await writeArtifacts(report, config.out);
   console.log(`wrote ${paths.join(', ')}`);

@@ -1,6 +1,7 @@
 // Typed configuration of the STEP reproduction (spec 4d, scaled down for lavapipe: see README).
 // DEFAULTS is the `npm run method -- step` run (3 seeds, sized for ~20 minutes alone on 2 cores);
 // QUICK is the test preset (about a minute and a half).
+import type { PositionKind } from '../../nn/index.js';
 import type { GrammarOptions } from './trees.js';
 import { TASKS, type PretrainArm, type TaskName } from './tasks.js';
 
@@ -13,7 +14,7 @@ export interface StepConfig {
   tasks: TaskName[];
   /** Few-shot training-set sizes (each a prefix of the largest). */
   nValues: number[];
-  model: { dModel: number; nHeads: number; dFF: number; nEncoderLayers: number; nDecoderLayers: number };
+  model: { dModel: number; nHeads: number; dFF: number; nEncoderLayers: number; nDecoderLayers: number; positions: PositionKind; sharedEmbeddings: boolean };
   grammar: Partial<GrammarOptions>;
   pretrain: {
     /** Distinct training sentences (one transformation each). */
@@ -28,6 +29,11 @@ export interface StepConfig {
     devSentences: number;
     /** Read the training loss back every this many steps. */
     logEvery: number;
+    /** Teacher-forced dev loss every this many steps (the dev curve and its best step). */
+    evalEvery: number;
+    weightDecay: number;
+    /** Length bucketing: batches are cut from pools of this many batches sorted by target length (< 2: off). */
+    bucket: number;
   };
   finetune: {
     steps: number;
@@ -53,13 +59,13 @@ export const DEFAULTS: StepConfig = {
   seeds: [0, 1, 2],
   arms: ['step', 'reconstruction'],
   tasks: [...TASKS],
-  nValues: [25, 100],
-  model: { dModel: 64, nHeads: 4, dFF: 128, nEncoderLayers: 2, nDecoderLayers: 2 },
+  nValues: [100],
+  model: { dModel: 64, nHeads: 4, dFF: 128, nEncoderLayers: 2, nDecoderLayers: 2, positions: 'rotary', sharedEmbeddings: true },
   grammar: {},
-  pretrain: { sentences: 12000, steps: 600, batch: 16, lr: 2e-3, warmupSteps: 40, maxDistractors: 2, devSentences: 150, logEvery: 50 },
+  pretrain: { sentences: 12000, steps: 800, batch: 32, lr: 5e-3, warmupSteps: 40, maxDistractors: 2, devSentences: 150, logEvery: 50, evalEvery: 100, weightDecay: 0, bucket: 0 },
   finetune: { steps: 100, batch: 16, lr: 1e-3, prefixLr: 1e-2, testSize: 150, generalisationSize: 100, trainMaxDepth: 1 },
   maxTgt: 48,
-  ablation: { heads: 2, randomDraws: 6, devExamples: 100 },
+  ablation: { heads: 2, randomDraws: 4, devExamples: 100 },
   out: 'runs/step',
 };
 
@@ -71,7 +77,7 @@ export const QUICK: Partial<StepConfig> = {
   seeds: [0],
   nValues: [100],
   tasks: ['passivization'],
-  pretrain: { ...DEFAULTS.pretrain, steps: 150, sentences: 3000, devSentences: 60, logEvery: 50 },
+  pretrain: { ...DEFAULTS.pretrain, steps: 150, batch: 16, sentences: 3000, devSentences: 60, logEvery: 50, evalEvery: 50 },
   finetune: { ...DEFAULTS.finetune, steps: 40, testSize: 60, generalisationSize: 30 },
   ablation: { heads: 2, randomDraws: 2, devExamples: 40 },
 };
@@ -92,9 +98,10 @@ export function makeConfig(...overrides: Partial<StepConfig>[]): StepConfig {
   for (const t of c.tasks) if (!TASKS.includes(t)) throw new RangeError(`step: unknown task ${t} (tasks: ${TASKS.join(', ')})`);
   if (!c.nValues.length || c.nValues.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`step: nValues must be positive integers, got ${c.nValues.join(',')}`);
   const pos = { ...c.pretrain, ...c.finetune, ...c.model, maxTgt: c.maxTgt };
-  for (const k of ['sentences', 'steps', 'batch', 'devSentences', 'logEvery', 'testSize', 'generalisationSize', 'dModel', 'nHeads', 'dFF', 'nEncoderLayers', 'nDecoderLayers', 'maxTgt'] as const) {
+  for (const k of ['sentences', 'steps', 'batch', 'devSentences', 'logEvery', 'evalEvery', 'testSize', 'generalisationSize', 'dModel', 'nHeads', 'dFF', 'nEncoderLayers', 'nDecoderLayers', 'maxTgt'] as const) {
     if (!Number.isInteger(pos[k]) || pos[k] < 1) throw new RangeError(`step: ${k} must be a positive integer, got ${pos[k]}`);
   }
+  if (!(c.pretrain.weightDecay >= 0)) throw new RangeError(`step: pretrain.weightDecay must be >= 0, got ${c.pretrain.weightDecay}`);
   if (c.model.dModel % c.model.nHeads !== 0) throw new RangeError(`step: dModel ${c.model.dModel} is not divisible by nHeads ${c.model.nHeads}`);
   if (c.ablation.heads > c.model.nHeads * c.model.nEncoderLayers) throw new RangeError(`step: ablation.heads ${c.ablation.heads} exceeds the encoder's ${c.model.nHeads * c.model.nEncoderLayers} heads`);
   return c;

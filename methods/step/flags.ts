@@ -1,6 +1,6 @@
 // `npm run method -- step` flags: one row per key of StepConfig (config.ts), defaults read from makeConfig
 // (the grammar's from GRAMMAR_DEFAULTS, which apply where unset).
-import { list, nonNegativeInt as nonNeg, oneOf, positiveInt as pos, positiveNum as rate, seedCount, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, list, num, nonNegativeInt as nonNeg, oneOf, positiveInt as pos, positiveNum as rate, seedCount, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
 import { PRETRAIN_ARMS, QUICK, makeConfig, type StepConfig } from './config.js';
 import { TASKS } from './tasks.js';
 import { GRAMMAR_DEFAULTS as G } from './trees.js';
@@ -20,6 +20,8 @@ export const TABLE: FlagTable<StepConfig> = {
   'model.dFF': { type: pos, help: 'feed-forward width' },
   'model.nEncoderLayers': { type: pos, help: 'encoder blocks' },
   'model.nDecoderLayers': { type: pos, help: 'decoder blocks' },
+  'model.sharedEmbeddings': { type: bool, help: 'one token embedding for the encoder and decoder inputs (as T5 and the spec prototype); the output head is tied to it' },
+  'model.positions': { type: oneOf(['learned', 'rotary'] as const), help: "positions of the encoder's sentence tokens and the decoder: learned absolute embeddings or rotary (RoPE) in every attention" },
 
   'grammar.maxNmodDepth': { type: nonNeg, help: 'nested nmod PPs allowed below an NP', fallback: G.maxNmodDepth },
   'grammar.maxWords': { type: pos, help: 'longest sentence (longer draws are rejected)', fallback: G.maxWords },
@@ -36,6 +38,9 @@ export const TABLE: FlagTable<StepConfig> = {
   'pretrain.maxDistractors': { type: nonNeg, help: 'absent labels added to each STEP description (0..this many)' },
   'pretrain.devSentences': { type: pos, help: 'unseen dev sentences (loss, exact match, attention analysis)' },
   'pretrain.logEvery': { type: pos, help: 'read the training loss back every this many steps' },
+  'pretrain.evalEvery': { type: pos, help: 'teacher-forced dev loss every this many steps (dev curve, best step)' },
+  'pretrain.bucket': { type: nonNeg, help: 'length bucketing: batches cut from pools of this many batches sorted by target length (0 or 1: off)' },
+  'pretrain.weightDecay': { type: num({ min: 0 }), help: 'AdamW weight decay of pre-training' },
 
   'finetune.steps': { type: pos, help: 'fine-tuning steps per model, task and N' },
   'finetune.batch': { type: pos, help: 'fine-tuning batch size' },

@@ -92,9 +92,15 @@ export function hitRateSpec(report: Report): Record<string, unknown> {
   };
 }
 
-/** Pre-training loss curves (seed mean) per arm. */
+/** Pre-training loss curves (seed mean) per arm: training loss (solid), dev loss (dashed), the dev targets' unigram level (dotted). */
 export function pretrainCurveSpec(report: Report): Record<string, unknown> {
-  const values = Object.entries(report.pretrain).flatMap(([arm, r]) => r!.curve.map((p) => ({ arm, step: p.step, loss: p.loss })));
+  const steps = report.config.pretrain.steps;
+  const values = Object.entries(report.pretrain).flatMap(([arm, r]) => [
+    ...r!.curve.map((p) => ({ arm, curve: 'train', step: p.step, loss: p.loss })),
+    ...(r!.devCurve ?? []).map((p) => ({ arm, curve: 'dev', step: p.step, loss: p.loss })),
+    { arm, curve: 'unigram (dev targets)', step: 0, loss: r!.unigramLoss.mean },
+    { arm, curve: 'unigram (dev targets)', step: steps, loss: r!.unigramLoss.mean },
+  ]);
   return {
     $schema: SCHEMA,
     title: 'pre-training loss (nats/token, seed mean)',
@@ -104,7 +110,13 @@ export function pretrainCurveSpec(report: Report): Record<string, unknown> {
     width: 420,
     height: 220,
     mark: { type: 'line', point: true },
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative', scale: { type: 'log' } }, color: { field: 'arm', type: 'nominal' } },
+    encoding: {
+      x: { field: 'step', type: 'quantitative' },
+      y: { field: 'loss', type: 'quantitative', scale: { type: 'log' } },
+      color: { field: 'arm', type: 'nominal' },
+      strokeDash: { field: 'curve', type: 'nominal', sort: ['train', 'dev', 'unigram (dev targets)'], scale: { range: [[1, 0], [6, 3], [1, 3]] } },
+      detail: { field: 'curve' },
+    },
     config: FONT,
   };
 }
@@ -130,6 +142,7 @@ export function summaryTable(report: Report): string {
   for (const [arm, r] of Object.entries(report.pretrain)) {
     rows.push([`pre-train ${arm}`, 'train / dev / unigram loss', `${r!.trainLoss.mean.toFixed(3)} / ${r!.devLoss.mean.toFixed(3)} / ${r!.unigramLoss.mean.toFixed(3)}`]);
     rows.push([`pre-train ${arm}`, 'dev exact match', f(r!.devExactMatch)]);
+    if (r!.bestStep) rows.push([`pre-train ${arm}`, `best dev step (cap ${report.config.pretrain.steps}) / best dev loss`, `${f(r!.bestStep, 0)} / ${f(r!.bestDevLoss)}`]);
   }
   for (const [model, tasks] of Object.entries(report.fewShot)) {
     for (const [task, byN] of Object.entries(tasks!)) {

@@ -32,6 +32,12 @@ export interface PretrainResult {
   devExactMatch: Stat;
   /** Seed-mean training loss at each logged step. */
   curve: { step: number; loss: number }[];
+  /** Seed-mean teacher-forced dev loss every evalEvery steps. */
+  devCurve: { step: number; loss: number }[];
+  /** Step of the lowest dev loss on the dev curve (the cap is config.pretrain.steps; the model kept is the last one). */
+  bestStep: Stat;
+  /** The lowest dev loss on the dev curve. */
+  bestDevLoss: Stat;
 }
 
 export interface FewShotResult {
@@ -76,6 +82,8 @@ export interface Report {
 
 export interface RunIO {
   log?: (line: string) => void;
+  /** Called after every seed but the last with the report of the seeds so far (the CLI writes it, so a stopped run keeps them). */
+  partial?: (report: Report) => Promise<void>;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -187,19 +195,37 @@ const lrFactor = (step: number, steps: number, warmup: number) =>
   step < warmup ? (step + 1) / warmup : 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, steps - warmup)));
 
 /** Train on batches drawn epoch by epoch (shuffled) from `set`; returns the logged (step, mean loss) points. */
-async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Example[], mode: PrefixMode, o: { steps: number; batch: number; warmup: number; logEvery: number; rng: SeededRng; progress?: (step: number, loss: number) => void }): Promise<{ step: number; loss: number }[]> {
+async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Example[], mode: PrefixMode, o: { steps: number; batch: number; warmup: number; logEvery: number; rng: SeededRng; progress?: (step: number, loss: number) => void; evalEvery?: number; evaluate?: (step: number) => Promise<void>; bucket?: number }): Promise<{ step: number; loss: number }[]> {
   let order: number[] = [];
+  // With bucketing, the shuffled order is cut into pools of `bucket` batches, each pool sorted by target
+  // length and served as batches in random order: less padding per batch, every example once per epoch.
+  let ready: number[][] = [];
+  const size = Math.min(o.batch, set.length);
+  const nextBatch = (): number[] => {
+    if (!o.bucket || o.bucket < 2) {
+      const idx: number[] = [];
+      while (idx.length < size) {
+        if (!order.length) order = o.rng.shuffle(set.map((_, i) => i));
+        idx.push(order.pop()!);
+      }
+      return idx;
+    }
+    if (!ready.length) {
+      if (order.length < size) order = [...order, ...o.rng.shuffle(set.map((_, i) => i))];
+      const pool = order.splice(0, Math.min(order.length - (order.length % size), size * o.bucket));
+      pool.sort((a, b) => set[a].tgt.length - set[b].tgt.length || set[a].src.length - set[b].src.length);
+      for (let k = 0; k < pool.length; k += size) ready.push(pool.slice(k, k + size));
+      ready = o.rng.shuffle(ready);
+    }
+    return ready.pop()!;
+  };
   const logged: { step: number; loss: Tensor }[] = [];
   let acc: Tensor | null = null;
   let since = 0;
   m.train(true);
   for (let step = 0; step < o.steps; step++) {
     for (const g of opt.paramGroups) g.lr = g.initialLr * lrFactor(step, o.steps, o.warmup);
-    const idx: number[] = [];
-    while (idx.length < Math.min(o.batch, set.length)) {
-      if (!order.length) order = o.rng.shuffle(set.map((_, i) => i));
-      idx.push(order.pop()!);
-    }
+    const idx = nextBatch();
     const b = toBatch(engine, idx.map((i) => set[i]), mode);
     const l = engine.tidy(() => {
       opt.zeroGrad();
@@ -219,6 +245,10 @@ async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Exa
       acc.dispose();
       acc = null;
       since = 0;
+    }
+    if (o.evaluate && o.evalEvery && ((step + 1) % o.evalEvery === 0 || step + 1 === o.steps)) {
+      await o.evaluate(step + 1);
+      m.train(true);
     }
   }
   opt.zeroGrad();
@@ -365,7 +395,7 @@ async function lookupCounts(engine: Engine, m: StepModel, dev: readonly Example[
 // ------------------------------------------------------------------ one seed
 
 interface SeedOut {
-  pretrain: Partial<Record<PretrainArm, { trainLoss: number; devLoss: number; unigramLoss: number; devExactMatch: number; curve: { step: number; loss: number }[] }>>;
+  pretrain: Partial<Record<PretrainArm, { trainLoss: number; devLoss: number; unigramLoss: number; devExactMatch: number; curve: { step: number; loss: number }[]; devCurve: { step: number; loss: number }[]; bestStep: number; bestDevLoss: number }>>;
   fewShot: Partial<Record<ModelName, Partial<Record<TaskName, Record<string, { accuracy: number; chunkF1?: number; trainLoss: number; testLoss: number }>>>>>;
   generalisation: Partial<Record<ModelName, Partial<Record<TaskName, { accuracy: number; chunkF1?: number }>>>>;
   lookup: { score: number[][]; prefixMass: number[][]; hitRate: number[][][]; heads: [number, number][]; maxLabels: number; none: number; masked: number; random: number } | null;
@@ -397,15 +427,21 @@ async function runSeed(engine: Engine, c: StepConfig, seed: number, log: (s: str
       const set = pretrainSet(arm, trainSentences, seed, c.maxTgt, c.pretrain.maxDistractors);
       const dev = pretrainSet(arm, devSentences, seed + 7919, c.maxTgt, c.pretrain.maxDistractors);
       if (arm === 'step') stepDev = dev;
-      const opt = new AdamW(m.parameters(), { lr: c.pretrain.lr, weightDecay: 0 });
-      const curve = await train(engine, m, opt, set, mode, { steps: c.pretrain.steps, batch: c.pretrain.batch, warmup: c.pretrain.warmupSteps, logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`), progress: (k, l) => log(`    seed ${seed} ${arm} step ${k}/${c.pretrain.steps}  loss ${l.toFixed(3)}  (${since()})`) });
+      const opt = new AdamW(m.parameters(), { lr: c.pretrain.lr, weightDecay: c.pretrain.weightDecay });
+      const devCurve: { step: number; loss: number }[] = [];
+      const evaluate = async (k: number) => {
+        devCurve.push({ step: k, loss: await meanLoss(engine, m, dev, mode) });
+        log(`    seed ${seed} ${arm} step ${k}/${c.pretrain.steps}  dev loss ${devCurve[devCurve.length - 1].loss.toFixed(3)}  (${since()})`);
+      };
+      const curve = await train(engine, m, opt, set, mode, { steps: c.pretrain.steps, batch: c.pretrain.batch, warmup: c.pretrain.warmupSteps, logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`), progress: (k, l) => log(`    seed ${seed} ${arm} step ${k}/${c.pretrain.steps}  loss ${l.toFixed(3)}  (${since()})`), evalEvery: c.pretrain.evalEvery, evaluate, bucket: c.pretrain.bucket });
       opt.dispose();
-      const devLoss = await meanLoss(engine, m, dev, mode);
+      const devLoss = devCurve[devCurve.length - 1].loss; // the last evaluation is at the final step
+      const best = devCurve.reduce((a, p) => (p.loss < a.loss ? p : a));
       const pred = await predict(engine, m, dev, mode, c.maxTgt);
-      const r = { trainLoss: curve[curve.length - 1].loss, devLoss, unigramLoss: unigramLoss(set, dev), devExactMatch: accuracyOf(pred, dev), curve };
+      const r = { trainLoss: curve[curve.length - 1].loss, devLoss, unigramLoss: unigramLoss(set, dev), devExactMatch: accuracyOf(pred, dev), curve, devCurve, bestStep: best.step, bestDevLoss: best.loss };
       out.pretrain[arm] = r;
       snapshots.set(arm, new ModuleSnapshot(m));
-      log(`  seed ${seed} pre-train ${arm.padEnd(14)} ${set.length} examples  train loss ${r.trainLoss.toFixed(3)}  dev loss ${devLoss.toFixed(3)} (unigram ${r.unigramLoss.toFixed(3)})  dev exact match ${r.devExactMatch.toFixed(3)}  (${since()})`);
+      log(`  seed ${seed} pre-train ${arm.padEnd(14)} ${set.length} examples  train loss ${r.trainLoss.toFixed(3)}  dev loss ${devLoss.toFixed(3)} (best ${best.loss.toFixed(3)} at step ${best.step}/${c.pretrain.steps}; unigram ${r.unigramLoss.toFixed(3)})  dev exact match ${r.devExactMatch.toFixed(3)}  (${since()})`);
       if (seed === 0) out.samples.push({ task: 'pre-training', model: arm, input: text(dev[0].src), gold: text(dev[0].tgt), prediction: text(pred[0]) });
     }
 
@@ -488,19 +524,31 @@ export async function run(engine: Engine, config: Partial<StepConfig> = {}, io: 
   const log = io.log ?? (() => {});
   const t0 = performance.now();
   const seeds: SeedOut[] = [];
-  for (const seed of c.seeds) seeds.push(await runSeed(engine, c, seed, log));
+  for (const seed of c.seeds) {
+    seeds.push(await runSeed(engine, c, seed, log));
+    if (io.partial && seeds.length < c.seeds.length) await io.partial(aggregate({ ...c, seeds: c.seeds.slice(0, seeds.length) }, seeds, (performance.now() - t0) / 1000));
+  }
+  return aggregate(c, seeds, (performance.now() - t0) / 1000);
+}
+
+/** The report over the seeds run (config.seeds lists them). */
+function aggregate(c: StepConfig, seeds: SeedOut[], wallSec: number): Report {
   const over = <T>(f: (s: SeedOut) => T) => seeds.map(f);
   const st = (f: (s: SeedOut) => number) => stat(over(f));
 
   const pretrain: Report['pretrain'] = {};
   for (const arm of c.arms) {
     const curve = seeds[0].pretrain[arm]!.curve.map((p, i) => ({ step: p.step, loss: mean(over((s) => s.pretrain[arm]!.curve[i].loss)) }));
+    const devCurve = seeds[0].pretrain[arm]!.devCurve.map((p, i) => ({ step: p.step, loss: mean(over((s) => s.pretrain[arm]!.devCurve[i].loss)) }));
     pretrain[arm] = {
       trainLoss: st((s) => s.pretrain[arm]!.trainLoss),
       devLoss: st((s) => s.pretrain[arm]!.devLoss),
       unigramLoss: st((s) => s.pretrain[arm]!.unigramLoss),
       devExactMatch: st((s) => s.pretrain[arm]!.devExactMatch),
       curve,
+      devCurve,
+      bestStep: st((s) => s.pretrain[arm]!.bestStep),
+      bestDevLoss: st((s) => s.pretrain[arm]!.bestDevLoss),
     };
   }
   const fewShot: Report['fewShot'] = {};
@@ -540,6 +588,6 @@ export async function run(engine: Engine, config: Partial<StepConfig> = {}, io: 
     generalisation,
     headAblation,
     samples: seeds[0].samples,
-    wallSec: (performance.now() - t0) / 1000,
+    wallSec,
   };
 }
