@@ -20,10 +20,15 @@ export interface ModelShape {
 }
 
 export interface PretrainConfig {
+  /** The step cap. */
   steps: number;
   batchSize: number;
   lr: number;
   warmupSteps: number;
+  /** After warmup: cosine decay to 0.1x lr at the step cap, or constant lr. */
+  schedule: 'cosine' | 'constant';
+  /** Held-out checks without improvement before training stops (0: run to the cap); the best check's weights are kept either way. */
+  patience: number;
   weightDecay: number;
   /** Share of F5 LOOKUP episodes (genuine copying). */
   lookupShare: number;
@@ -73,7 +78,7 @@ export interface CopyBiasConfig {
 export const DEFAULTS: CopyBiasConfig = {
   seeds: [0, 1, 2],
   model: { dModel: 64, nLayers: 3, nHeads: 4, dFF: 256, positions: 'rotary' },
-  pretrain: { steps: 400, batchSize: 32, lr: 5e-3, warmupSteps: 30, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 50, heldout: 200 },
+  pretrain: { steps: 600, batchSize: 32, lr: 5e-3, warmupSteps: 30, schedule: 'cosine', patience: 3, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 50, heldout: 400 },
   probe: { nIG: 24, nDev: 48, nTest: 100 },
   ig: { steps: 16, promptsPerBatch: 24 },
   prune: { ks: [4, 8, 16, 32], scopes: ['global', 'perLayer'], randomDraws: 2, curve: true },
@@ -111,6 +116,8 @@ export function makeConfig(...overrides: Partial<CopyBiasConfig>[]): CopyBiasCon
   if (!c.seeds.length) throw new RangeError('copy-bias-pruning: at least one seed');
   if (c.model.dModel % c.model.nHeads !== 0) throw new RangeError(`copy-bias-pruning: dModel ${c.model.dModel} is not divisible by nHeads ${c.model.nHeads}`);
   for (const [k, v] of Object.entries(c.probe)) posInt(`probe.${k}`, v);
+  if (!['cosine', 'constant'].includes(c.pretrain.schedule)) throw new RangeError(`copy-bias-pruning: pretrain.schedule must be 'cosine' or 'constant', got ${c.pretrain.schedule}`);
+  if (!(Number.isInteger(c.pretrain.patience) && c.pretrain.patience >= 0)) throw new RangeError(`copy-bias-pruning: pretrain.patience must be a non-negative integer, got ${c.pretrain.patience}`);
   posInt('ig.steps', c.ig.steps);
   posInt('ig.promptsPerBatch', c.ig.promptsPerBatch);
   if (!c.prune.ks.length) throw new RangeError('copy-bias-pruning: prune.ks needs at least one k');

@@ -3,7 +3,7 @@
 // row's query "→" (a right-padded batch, so per-row positions).
 import type { Engine, Tensor } from '../../engine/index.js';
 import {
-  AdamW, LRScheduler, SeededRng, TransformerLM, clipGradNorm, cosineSchedule, crc32, latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointIO,
+  AdamW, LRScheduler, SeededRng, TransformerLM, clipGradNorm, constantSchedule, cosineSchedule, crc32, train, latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointIO,
 } from '../../nn/index.js';
 import { selectPositions } from '../../nn/index.js';
 import type { CopyBiasConfig } from './config.js';
@@ -34,12 +34,17 @@ export async function predictLabels(engine: Engine, model: TransformerLM, prompt
 
 export interface TrainLog {
   params: number;
+  /** Steps run (the cap, or fewer after an early stop), and the cap. */
   steps: number;
+  stepCap: number;
+  stoppedEarly: boolean;
   /** Held-out query-label cross-entropy (nats; ln 10 = 2.303 is the uniform label baseline, `unigram` the label prior's) and accuracy per check. */
   curve: { step: number; trainLoss: number; loss: number; accuracy: number }[];
-  /** Step of the lowest held-out loss (training keeps the final state). */
+  /** Check with the lowest held-out loss: its step, loss and accuracy (the model keeps that check's weights). */
   bestStep: number;
-  /** Final held-out accuracy per family. */
+  bestLoss: number;
+  bestAccuracy: number;
+  /** Held-out accuracy per family at the best check. */
   accuracyByFamily: Record<Family, number>;
   /**
    * The label-prior (unigram) baseline a model reaches without reading the prompt: held-out query
@@ -87,7 +92,12 @@ export function unigramBaseline(rng: SeededRng, mix: FamilyMix, held: readonly E
   return { loss, accuracy: held.filter((e) => e.answer === mode).length / held.length, accuracyByFamily };
 }
 
-/** Pretrain on fresh episodes: AdamW, warmup then cosine decay, clip 1, CE on the label tokens only. */
+/**
+ * Pretrain on fresh episodes with nn's train(): AdamW, warmup then the configured schedule, clip 1, CE on
+ * the label tokens only. The held-out query loss is checked every evalEvery steps; with patience > 0
+ * training stops after that many checks without improvement, and the model ends with the weights of
+ * the best check (Hugging Face's load_best_model_at_end), so bestStep < the cap shows a plateau.
+ */
 export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, log: (s: string) => void): Promise<{ model: TransformerLM; info: TrainLog }> {
   const t0 = performance.now();
   const p = c.pretrain;
@@ -99,51 +109,84 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
   const held = Array.from({ length: p.heldout }, () => episode(heldRng, pickFamily(heldRng, mix)));
   const unigram = unigramBaseline(new SeededRng(`copy-bias-unigram:${seed}`), mix, held);
   log(`  seed ${seed}: unigram (label-prior) baseline: held-out query loss ${unigram.loss.toFixed(3)}, accuracy ${(unigram.accuracy * 100).toFixed(1)}%`);
-  const opt = new AdamW(model.parameters(), { lr: p.lr, weightDecay: p.weightDecay, betas: [0.9, 0.98] });
-  const sched = new LRScheduler(opt, cosineSchedule({ warmupSteps: p.warmupSteps, totalSteps: p.steps, minLr: 0.1 }));
+  const params = model.parameters();
+  const opt = new AdamW(params, { lr: p.lr, weightDecay: p.weightDecay, betas: [0.9, 0.98] });
+  const sched = new LRScheduler(opt, lrSchedule(p));
   const curve: TrainLog['curve'] = [];
-  let lossSum: Tensor | null = null;
-  let last: Awaited<ReturnType<typeof heldoutCheck>> | null = null;
-  let since = 0;
+  const checks = new Map<number, Awaited<ReturnType<typeof heldoutCheck>>>();
+  let trainLoss = NaN;
+  let best: Tensor[] | null = null;
   try {
-    for (let step = 1; step <= p.steps; step++) {
-      const b = trainBatch(rng, p.batchSize, mix);
-      const l = engine.tidy(() => {
-        const y = engine.tensor(b.targets, [b.rows, b.T], { dtype: 'i32' });
-        opt.zeroGrad();
-        const loss = model.loss(inputsOf(engine, b), y);
-        loss.backward();
-        clipGradNorm(model.parameters(), 1).dispose();
-        opt.step();
-        return lossSum ? lossSum.add(loss.detach()) : loss.detach();
-      });
-      lossSum?.dispose();
-      lossSum = engine.keep(l);
-      since++;
-      sched.step();
-      if (step % p.evalEvery === 0 || step === p.steps) {
-        const trainLoss = (await lossSum.item()) / since;
-        lossSum.dispose();
-        lossSum = null;
-        since = 0;
-        last = await heldoutCheck(engine, model, held);
-        curve.push({ step, trainLoss, loss: last.loss, accuracy: last.accuracy });
-        log(`  seed ${seed} step ${String(step).padStart(5)}  train label loss ${trainLoss.toFixed(3)}  held-out query loss ${last.loss.toFixed(3)} (unigram ${unigram.loss.toFixed(3)})  accuracy ${(last.accuracy * 100).toFixed(1)}%  ` +
-          `${FAMILIES.map((f) => `${f} ${(last!.byFamily[f] * 100).toFixed(0)}`).join(' ')}  (${((performance.now() - t0) / 1000).toFixed(0)}s)`);
-      }
-    }
+    const r = await train({
+      steps: p.steps,
+      logEvery: p.evalEvery,
+      evalEvery: p.evalEvery,
+      step: () => {
+        const b = trainBatch(rng, p.batchSize, mix);
+        const loss = engine.tidy(() => {
+          const y = engine.tensor(b.targets, [b.rows, b.T], { dtype: 'i32' });
+          opt.zeroGrad();
+          const l = model.loss(inputsOf(engine, b), y);
+          l.backward();
+          clipGradNorm(params, 1).dispose();
+          opt.step();
+          return l.detach();
+        });
+        sched.step();
+        return loss;
+      },
+      // The train record of a window is logged before its check (train() flushes the losses first).
+      log: (rec) => {
+        if (rec.kind === 'train') trainLoss = rec.loss;
+      },
+      evaluate: async (step) => {
+        const h = await heldoutCheck(engine, model, held);
+        checks.set(step, h);
+        curve.push({ step, trainLoss, loss: h.loss, accuracy: h.accuracy });
+        log(`  seed ${seed} step ${String(step).padStart(5)}  train label loss ${trainLoss.toFixed(3)}  held-out query loss ${h.loss.toFixed(3)} (unigram ${unigram.loss.toFixed(3)})  accuracy ${(h.accuracy * 100).toFixed(1)}%  ` +
+          `${FAMILIES.map((f) => `${f} ${(h.byFamily[f] * 100).toFixed(0)}`).join(' ')}  (${((performance.now() - t0) / 1000).toFixed(0)}s)`);
+        return { heldout_loss: h.loss };
+      },
+      // Without patience the run goes to the cap; the best check's weights are kept either way.
+      earlyStopping: { metric: 'heldout_loss', patience: p.patience > 0 ? p.patience : Infinity, mode: 'min' },
+      onEval: (_step, _m, improved) => {
+        if (!improved) return;
+        best?.forEach((t) => t.dispose());
+        best = engine.noGrad(() => params.map((t) => engine.keep(t.clone())));
+      },
+    });
+    // The first check always improves, so a best state exists.
+    engine.noGrad(() => params.forEach((t, i) => t.copy_(best![i])));
+    const bestStep = r.best!.step;
+    const at = checks.get(bestStep)!;
+    if (r.stoppedEarly) log(`  seed ${seed}: early stop at step ${r.steps}: no held-out improvement for ${p.patience} checks; weights of step ${bestStep} kept`);
+    return {
+      model,
+      info: {
+        params: model.numParameters(), steps: r.steps, stepCap: p.steps, stoppedEarly: r.stoppedEarly, curve, bestStep,
+        bestLoss: at.loss, bestAccuracy: at.accuracy, accuracyByFamily: at.byFamily, unigram, wallSec: (performance.now() - t0) / 1000,
+      },
+    };
+  } catch (e) {
+    model.dispose();
+    throw e;
   } finally {
-    lossSum?.dispose();
+    (best as Tensor[] | null)?.forEach((t) => t.dispose());
     opt.dispose();
   }
-  const bestStep = curve.reduce((b, x) => (x.loss < b.loss ? x : b), curve[0]).step;
-  return { model, info: { params: model.numParameters(), steps: p.steps, curve, bestStep, accuracyByFamily: last!.byFamily, unigram, wallSec: (performance.now() - t0) / 1000 } };
+}
+
+/** The pretraining learning-rate multiplier: linear warmup, then cosine to 0.1x at the step cap, or constant. */
+function lrSchedule(p: CopyBiasConfig['pretrain']) {
+  return p.schedule === 'constant'
+    ? constantSchedule({ warmupSteps: p.warmupSteps })
+    : cosineSchedule({ warmupSteps: p.warmupSteps, totalSteps: p.steps, minLr: 0.1 });
 }
 
 /** Everything a pretrained model depends on: a different key trains it again. */
 function modelKey(c: CopyBiasConfig, seed: number): Record<string, unknown> {
-  // trainLog: the layout of the TrainLog stored beside the weights (2: with the unigram baseline).
-  return { data: 'copy-bias-episodes-v1', trainLog: 2, seed, model: c.model, pretrain: c.pretrain, vocab: VOCAB_SIZE, seqLen: SEQ_LEN };
+  // trainLog: the layout of the TrainLog stored beside the weights (3: best check's weights kept, cap and early stop).
+  return { data: 'copy-bias-episodes-v1', trainLog: 3, seed, model: c.model, pretrain: c.pretrain, vocab: VOCAB_SIZE, seqLen: SEQ_LEN };
 }
 
 /** The checkpoint folder of seed `seed`'s model: `<cacheDir>/seed<S>-<CRC-32 of its key>`. */
@@ -176,7 +219,7 @@ export async function cachedModel(engine: Engine, c: CopyBiasConfig, seed: numbe
   log(`copy-bias-pruning: pretraining seed ${seed} (${c.pretrain.steps} steps × batch ${c.pretrain.batchSize})`);
   const r = await pretrain(engine, c, seed, log);
   if (io) {
-    await saveCheckpoint(io, dir, { model: r.model, engine, step: c.pretrain.steps, config: modelKey(c, seed), extra: r.info, keep: 1 });
+    await saveCheckpoint(io, dir, { model: r.model, engine, step: r.info.steps, config: modelKey(c, seed), extra: r.info, keep: 1 });
     log(`copy-bias-pruning: seed ${seed} model cached at ${dir}`);
   }
   return { ...r, cached: false };

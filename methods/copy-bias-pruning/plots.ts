@@ -88,15 +88,21 @@ export function pretrainSpec(report: Report): Record<string, unknown> {
   const values = report.models.flatMap((m, i) => m.curve.map((p) => ({ step: p.step, loss: p.loss, seed: `seed ${report.config.seeds[i]}` })));
   const unigram = report.models.reduce((a, m) => a + m.unigram.loss, 0) / report.models.length;
   const rules = [{ level: 'label prior (unigram, seed mean)', loss: unigram }, { level: 'uniform (ln 10)', loss: Math.log(10) }];
+  const bests = report.models.map((m, i) => ({ step: m.bestStep, loss: m.bestLoss, seed: `seed ${report.config.seeds[i]}` }));
+  const p = report.config.pretrain;
   return {
     $schema: SCHEMA,
-    title: { text: 'pretraining: held-out query loss', subtitle: [`${report.config.pretrain.steps} steps × ${report.config.pretrain.batchSize} episodes, the training mixture; cross-entropy of the query label (nats)`] },
+    title: { text: 'pretraining: held-out query loss', subtitle: [
+      `cap ${p.steps} steps × ${p.batchSize} episodes (${p.schedule} lr${p.patience ? `, early stop after ${p.patience} checks without improvement` : ''}); cross-entropy of the query label (nats)`,
+      `ringed: the best check, whose weights the model keeps (best step ${report.models.map((m) => m.bestStep).join(' / ')})`,
+    ] },
     background: 'white',
     padding: 12,
     width: 480,
     height: 280,
     layer: [
       { data: { values }, mark: { type: 'line', point: true }, encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'loss', type: 'quantitative', scale: { zero: false }, title: 'held-out query loss (nats)' }, color: { field: 'seed', type: 'nominal', title: null, scale: { scheme: 'tableau10' } } } },
+      { data: { values: bests }, mark: { type: 'point', size: 160, strokeWidth: 2, filled: false }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative' }, color: { field: 'seed', type: 'nominal' } } },
       { data: { values: rules }, mark: { type: 'rule', strokeDash: [4, 3], color: 'grey' }, encoding: { y: { field: 'loss', type: 'quantitative' } } },
       { data: { values: rules }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'grey' }, encoding: { x: { datum: 0 }, y: { field: 'loss', type: 'quantitative' }, text: { field: 'level' } } },
     ],
@@ -158,6 +164,8 @@ export function summaryTable(report: Report): string {
   lines.push(`pruned neurons: ${report.prunedNeurons.perSeed.map((s) => `${s.scope}${s.layer === null ? '' : ` layer ${s.layer}`} k=${s.k}`).join('; ')}`);
   const shots = report.config.evaluation.shots;
   lines.push(`unpruned accuracy by shots (${shots.join('/')}): ${TASKS.map((t) => `${t} ${shots.map((k) => pct(report.iclAccuracyByShots[t][k].base.mean)).join('/')}`).join(', ')}`);
-  lines.push(`pretraining: held-out query loss ${report.models.map((m) => m.curve[m.curve.length - 1].loss.toFixed(3)).join(' / ')} (label prior ${report.models.map((m) => m.unigram.loss.toFixed(3)).join(' / ')}, uniform ${Math.log(10).toFixed(3)}); best step ${report.models.map((m) => m.bestStep).join(' / ')} of ${report.config.pretrain.steps}`);
+  const pt = report.pretraining;
+  lines.push(`pretraining: held-out query loss at the best check ${pt.heldoutLoss.perSeed.map((v) => v.toFixed(3)).join(' / ')} (label prior ${pt.labelPriorLoss.perSeed.map((v) => v.toFixed(3)).join(' / ')}, uniform ${pt.uniformLoss.toFixed(3)}); ` +
+    `best step ${pt.bestStep.perSeed.join(' / ')} of ${pt.stepsRun.perSeed.join(' / ')} run (cap ${pt.stepCap}${pt.stoppedEarly.some((x) => x) ? `; stopped early: ${pt.stoppedEarly.map((x) => (x ? 'yes' : 'no')).join(' / ')}` : ''})`);
   return lines.join('\n');
 }

@@ -62,6 +62,22 @@ export interface Report {
   curve: { k: number; igProxy: Stat; randomProxy: Stat }[];
   /** Per seed, the copying score of every FFN neuron (layer-major). */
   scores: number[][];
+  /**
+   * The pretrained models side by side with their baselines: the step cap, steps run and best step (the
+   * weights kept), held-out query loss and accuracy at the best check beside the label prior's (unigram)
+   * and the uniform label loss ln 10.
+   */
+  pretraining: {
+    stepCap: number;
+    stepsRun: Stat;
+    bestStep: Stat;
+    stoppedEarly: boolean[];
+    heldoutLoss: Stat;
+    labelPriorLoss: Stat;
+    uniformLoss: number;
+    heldoutAccuracy: Stat;
+    labelPriorAccuracy: Stat;
+  };
   /** Per seed: pretraining log (held-out curve, best step, accuracy per family) and whether it came from the cache. */
   models: (TrainLog & { cached: boolean })[];
   wallSec: number;
@@ -430,6 +446,17 @@ export async function run(engine: Engine, config: Partial<CopyBiasConfig> = {}, 
     devAccuracyBase: stat(rs.map((r) => r.devBase)),
     curve,
     scores: rs.map((r) => r.scores),
+    pretraining: {
+      stepCap: c.pretrain.steps,
+      stepsRun: stat(rs.map((r) => r.model.steps)),
+      bestStep: stat(rs.map((r) => r.model.bestStep)),
+      stoppedEarly: rs.map((r) => r.model.stoppedEarly),
+      heldoutLoss: stat(rs.map((r) => r.model.bestLoss)),
+      labelPriorLoss: stat(rs.map((r) => r.model.unigram.loss)),
+      uniformLoss: Math.log(NUM_LABELS),
+      heldoutAccuracy: stat(rs.map((r) => r.model.bestAccuracy)),
+      labelPriorAccuracy: stat(rs.map((r) => r.model.unigram.accuracy)),
+    },
     models: rs.map((r) => r.model),
     wallSec: (performance.now() - t0) / 1000,
   };
