@@ -2,14 +2,15 @@
 // the copy-biased proxy set's gold ∉ demo labels, lookup and constant episodes, the token layout and
 // label-only targets), the copy preference F against a float64 softmax reference, the copying score
 // (per-example min–max, then the mean), top-k and the random control, the prune through the FFN hook,
-// and the quick run's claims. Thresholds are about half the gaps of a first run (README).
+// pretraining's early stop and best-check weights, and the quick run's claims. Thresholds are about half
+// the gaps of a first run (README).
 import { expect } from 'chai';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../engine/index.js';
 import { QUICK, makeConfig } from '../methods/copy-bias-pruning/config.js';
-import { cachedModel, modelCacheDir, unigramBaseline } from '../methods/copy-bias-pruning/models.js';
+import { cachedModel, heldoutCheck, heldoutEpisodes, modelCacheDir, pretrain, unigramBaseline } from '../methods/copy-bias-pruning/models.js';
 import { copyPreference, copyingScores, prune, randomNeuronsLike, topNeurons } from '../methods/copy-bias-pruning/neurons.js';
 import { writeArtifacts } from '../methods/copy-bias-pruning/plots.js';
 import { TASKS, run, type Report } from '../methods/copy-bias-pruning/run.js';
@@ -164,6 +165,30 @@ describe('method copy-bias-pruning', function () {
     }
   });
 
+  it('pretraining stops after `patience` checks without improvement and keeps the best check\'s weights', async function () {
+    // lr 0.3 on a tiny model: the held-out loss soon stops improving, so patience 1 stops the run early.
+    const c = makeConfig({ model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 16, positions: 'rotary' }, pretrain: { ...QUICK.pretrain!, steps: 60, batchSize: 4, lr: 0.3, warmupSteps: 0, schedule: 'constant', patience: 1, evalEvery: 3, heldout: 16 } });
+    const { model, info } = await pretrain(engine, c, 0, () => {});
+    try {
+      const losses = info.curve.map((p) => p.loss);
+      expect(info.stoppedEarly, `held-out losses ${losses.map((v) => v.toFixed(3)).join(' ')}`).to.equal(true);
+      expect(info.steps).to.be.lessThan(info.stepCap);
+      expect(info.steps).to.equal(info.curve[info.curve.length - 1].step);
+      // Patience 1: every check improved on the one before until the last, which did not; the best is the one before it.
+      for (let i = 1; i < losses.length - 1; i++) expect(losses[i]).to.be.lessThan(losses[i - 1]);
+      expect(losses[losses.length - 1]).to.be.at.least(losses[losses.length - 2]);
+      expect(info.bestStep).to.equal(info.curve[info.curve.length - 2].step);
+      expect(info.bestLoss).to.equal(losses[losses.length - 2]);
+      // The returned model is the best check's: its held-out loss is the best check's, bit for bit.
+      model.eval();
+      const again = await heldoutCheck(engine, model, heldoutEpisodes(c, 0));
+      expect(again.loss).to.equal(info.bestLoss);
+      expect(again.accuracy).to.equal(info.bestAccuracy);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('prune zeroes the chosen FFN units at every position and leaves the rest bit for bit', async function () {
     engine.manualSeed(5);
     const model = new TransformerLM(engine, { vocabSize: 30, dModel: 16, nLayers: 2, nHeads: 2, dFF: 32, maxSeqLen: 16 });
@@ -214,8 +239,9 @@ describe('method copy-bias-pruning', function () {
     for (const m of report.models) expect(m.curve[m.curve.length - 1].loss).to.be.lessThan(m.unigram.loss - BELOW_UNIGRAM);
     // ICL of F3 (length) has emerged: 4-shot accuracy with gold ∉ demo labels far above guessing a non-demo label (~1/9).
     expect(report.iclAccuracy.length.base.mean, msg).to.be.greaterThan(LENGTH_ICL);
-    // The spec's pruning claims did not hold at the default scale (README); here only their measurements are checked.
-    for (const t of TASKS) for (const v of ['base', 'pruned', 'randomPruned'] as const) expect(report.iclAccuracy[t][v].mean).to.be.within(0, 1);
+    // ICL on the unrestricted F1–F4 mixture: 4-shot accuracy well above always answering the label prior's mode.
+    expect(report.iclAccuracy.mixed.base.mean, msg).to.be.greaterThan(report.pretraining.labelPriorAccuracy.mean + MIXED_OVER_PRIOR);
+    // The spec's pruning claims did not hold at the default scale (README): they are reported, not asserted.
     expect(report.prunedNeurons.perSeed[0].neurons).to.have.length(report.prunedNeurons.perSeed[0].k);
   });
 
@@ -231,6 +257,8 @@ describe('method copy-bias-pruning', function () {
       expect(back.iclAccuracy.vowels.pruned.perSeed).to.have.length(QUICK.seeds!.length);
       expect(back.prunedNeurons.perSeed[0].neurons.length).to.equal(back.prunedNeurons.perSeed[0].k);
       expect(back.scores[0]).to.have.length(back.config.model.nLayers * back.config.model.dFF);
+      expect(back.pretraining.stepCap).to.equal(back.config.pretrain.steps);
+      expect(back.pretraining.bestStep.perSeed).to.deep.equal(back.models.map((m) => m.bestStep));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,9 +1,9 @@
 // Typed configuration of the copy-bias pruning reproduction (spec: methods/copy-bias-pruning.md §3(d)
-// beside DESIGN.md). Each seed's ICL model is pretrained on kiln in the run (400 steps × 32 episodes, RoPE) and
+// beside DESIGN.md). Each seed's ICL model is pretrained on kiln in the run (up to 600 steps × 32 episodes, RoPE, early stopping on a held-out check) and
 // cached as a kiln checkpoint under cacheDir (runs/, not in git), keyed by a hash of its configuration;
 // a cached model is reused only when its stored configuration matches, and `retrain` forces training.
 // The set sizes are small because every forward is costly on lavapipe (README). QUICK is the test
-// preset: one seed, a 200-step model, 4 shots only, no accuracy-vs-k curve.
+// preset: one seed, a 200-step model, smaller IG, candidate and task-vector sets, 4 shots only, no curve.
 
 export interface ModelShape {
   dModel: number;
@@ -89,12 +89,18 @@ export const DEFAULTS: CopyBiasConfig = {
   retrain: false,
 };
 
-/** The test preset: one seed, a 200-step model (its own cache entry), 4 shots only, no curve. */
+/**
+ * The test preset (~2 minutes alone on lavapipe): one seed, a 200-step model (its own cache entry), fewer
+ * IG steps and prompts, 2 candidate sizes, one random draw, smaller task-vector sets, 4 shots only, no curve.
+ */
 export const QUICK: Partial<CopyBiasConfig> = {
   seeds: [0],
-  pretrain: { ...DEFAULTS.pretrain, steps: 200, evalEvery: 100 },
-  prune: { ...DEFAULTS.prune, curve: false },
+  pretrain: { ...DEFAULTS.pretrain, steps: 200 },
+  probe: { nIG: 16, nDev: 32, nTest: 100 },
+  ig: { steps: 8, promptsPerBatch: 16 },
+  prune: { ...DEFAULTS.prune, ks: [4, 16], randomDraws: 1, curve: false },
   evaluation: { nPerTask: 40, shots: [4] },
+  taskVector: { dummyQueries: 2, nDev: 10, nTest: 20 },
 };
 
 export function makeConfig(...overrides: Partial<CopyBiasConfig>[]): CopyBiasConfig {

@@ -54,5 +54,5 @@ export const FLAGS: MethodFlags<CopyBiasConfig> = {
   table: TABLE,
   defaults: (quick) => makeConfig(quick ? QUICK : {}),
   validate: (c) => makeConfig(c),
-  quickHelp: 'the test preset: one seed, a 200-step model, the default proxy sets, 4 shots only, no accuracy-vs-k curve',
+  quickHelp: 'the test preset: one seed, a 200-step model, IG m = 8 on 16 prompts, k in 4/16, one random draw, small task-vector sets, 4 shots only, no accuracy-vs-k curve',
 };

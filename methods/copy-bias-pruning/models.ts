@@ -56,7 +56,7 @@ export interface TrainLog {
 }
 
 /** Held-out query loss and accuracy (mixed families) and accuracy per family. */
-async function heldoutCheck(engine: Engine, model: TransformerLM, eps: readonly Episode[]): Promise<{ loss: number; accuracy: number; byFamily: Record<Family, number> }> {
+export async function heldoutCheck(engine: Engine, model: TransformerLM, eps: readonly Episode[]): Promise<{ loss: number; accuracy: number; byFamily: Record<Family, number> }> {
   const b = packRows(eps.map((e) => encode(e)));
   const [lossT, predT] = engine.noGrad(() =>
     engine.tidy(() => {
@@ -73,6 +73,13 @@ async function heldoutCheck(engine: Engine, model: TransformerLM, eps: readonly 
     return [f, idx.filter((i) => pred[i] === eps[i].answer).length / Math.max(1, idx.length)];
   })) as Record<Family, number>;
   return { loss, accuracy: eps.filter((e, i) => pred[i] === e.answer).length / eps.length, byFamily };
+}
+
+/** Seed `seed`'s held-out episodes of the pretraining mixture (the checks early stopping watches). */
+export function heldoutEpisodes(c: CopyBiasConfig, seed: number): Episode[] {
+  const rng = new SeededRng(`copy-bias-heldout:${seed}`);
+  const mix = { lookup: c.pretrain.lookupShare, constant: c.pretrain.constantShare };
+  return Array.from({ length: c.pretrain.heldout }, () => episode(rng, pickFamily(rng, mix)));
 }
 
 /** Episodes the unigram baseline's answer distribution is counted on. */
@@ -104,9 +111,8 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
   engine.manualSeed(seed);
   const model = newModel(engine, c);
   const rng = new SeededRng(`copy-bias-pretrain:${seed}`);
-  const heldRng = new SeededRng(`copy-bias-heldout:${seed}`);
   const mix = { lookup: p.lookupShare, constant: p.constantShare };
-  const held = Array.from({ length: p.heldout }, () => episode(heldRng, pickFamily(heldRng, mix)));
+  const held = heldoutEpisodes(c, seed);
   const unigram = unigramBaseline(new SeededRng(`copy-bias-unigram:${seed}`), mix, held);
   log(`  seed ${seed}: unigram (label-prior) baseline: held-out query loss ${unigram.loss.toFixed(3)}, accuracy ${(unigram.accuracy * 100).toFixed(1)}%`);
   const params = model.parameters();
