@@ -28,6 +28,11 @@ export interface EarlyStopping {
   mode?: 'min' | 'max';
   /** Improvement smaller than this does not count (default 0). */
   minDelta?: number;
+  /**
+   * Tensors (e.g. `model.parameters()`) whose values at the best evaluation are copied back when training
+   * ends, early or at the last step (Hugging Face's load_best_model_at_end). Copies stay on the device.
+   */
+  restoreBest?: readonly Tensor[];
 }
 
 export interface TrainOptions {
@@ -87,6 +92,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let lastLoss = NaN;
   let stoppedEarly = false;
   let engine: Engine | null = null;
+  let bestValues: Tensor[] | null = null;
 
   const flushLosses = async (step: number) => {
     if (!pending.length || !engine) return;
@@ -129,6 +135,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       if (improved) {
         best = { value: v, step };
         bad = 0;
+        if (es.restoreBest) {
+          bestValues?.forEach((t) => t.dispose());
+          bestValues = es.restoreBest.map((t) => t.engine.noGrad(() => t.engine.keep(t.clone())));
+        }
       } else bad++;
       fields[es.metric] = v.toFixed(4);
     }
@@ -162,7 +172,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }
     }
     await flushLosses(i);
+    const kept = bestValues as Tensor[] | null; // assigned in runEval
+    kept?.forEach((v, k) => v.engine.noGrad(() => es!.restoreBest![k].copy_(v)));
   } finally {
+    (bestValues as Tensor[] | null)?.forEach((t) => t.dispose());
     for (const p of pending) p.loss.dispose();
     opts.progress?.stop();
   }

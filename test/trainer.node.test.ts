@@ -98,6 +98,37 @@ describe('trainer', function () {
     expect(r3.steps).to.equal(12);
   });
 
+  it('restoreBest copies back the values of the best evaluation, on an early stop and at the last step', async function () {
+    // The "parameter" holds the step count; the metric is best at step 20 (early stop at 50) and at 30 (ran to the end).
+    const live = engine.memory().liveBuffers;
+    const w = engine.keep(engine.tensor([0, 0], [2]));
+    try {
+      const run = (vals: Record<number, number>, steps: number) =>
+        train({
+          steps,
+          logEvery: 10,
+          evalEvery: 10,
+          step: (i) => {
+            const v = engine.tensor([i + 1, -(i + 1)], [2]);
+            engine.noGrad(() => w.copy_(v));
+            v.dispose();
+            return engine.tensor([1], []);
+          },
+          evaluate: async (s) => ({ v: vals[s] }),
+          earlyStopping: { metric: 'v', patience: 3, restoreBest: [w] },
+        });
+      const r = await run({ 10: 2, 20: 1, 30: 3, 40: 3, 50: 3 }, 100);
+      expect([r.stoppedEarly, r.steps, r.best!.step]).to.deep.equal([true, 50, 20]);
+      expect(Array.from(await w.data())).to.deep.equal([20, -20]);
+      const r2 = await run({ 10: 2, 20: 1, 30: 0.5, 40: 0.7 }, 40);
+      expect([r2.stoppedEarly, r2.best!.step]).to.deep.equal([false, 30]);
+      expect(Array.from(await w.data())).to.deep.equal([30, -30]);
+    } finally {
+      w.dispose();
+    }
+    expect(engine.memory().liveBuffers).to.equal(live); // the best-state copies are freed
+  });
+
   it('writes metrics as JSON lines that parse, one record per line', async function () {
     const path = join(dir, 'metrics.jsonl');
     const log = jsonlSink(path);

@@ -3,7 +3,7 @@
 // the next-state tokens only. It predicts by greedy decoding, each slot restricted to its variable's
 // value tokens, and rolls out multi-step predictions in text (its own output is the next prompt).
 import { cat, crossEntropy, type Engine, type Tensor } from '../../engine/index.js';
-import { AdamW, LRScheduler, ModuleSnapshot, SeededRng, TransformerLM, clipGradNorm, cosineSchedule, greedyDecodeInRanges, train } from '../../nn/index.js';
+import { AdamW, LRScheduler, SeededRng, TransformerLM, clipGradNorm, cosineSchedule, greedyDecodeInRanges, train } from '../../nn/index.js';
 import { ARROW, BOS, LM_VOCAB, PROMPT_LEN, SEP, SEQ_LEN, SLOT_START, encodeAction, promptTokens, stateTokens } from './text.js';
 import { VARIABLES, VARIABLE_CLASSES, type State } from './world.js';
 
@@ -71,7 +71,6 @@ export async function trainTextWM(engine: Engine, spec: TextWMSpec, trainRows: r
   const T = SEQ_LEN - 1;
   const hx = engine.keep(engine.tensor(held.inputs, [dev.length, T], { dtype: 'i32' }));
   const hy = engine.keep(engine.tensor(held.targets, [dev.length, T], { dtype: 'i32' }));
-  let best: ModuleSnapshot | null = null;
   try {
     const result = await train({
       steps: spec.steps,
@@ -92,19 +91,12 @@ export async function trainTextWM(engine: Engine, spec: TextWMSpec, trainRows: r
       },
       evaluate: async () => ({ devLoss: await engine.noGrad(() => engine.tidy(() => crossEntropy(model.forward(hx), hy, { ignoreIndex: IGNORE }))).item() }),
       evalEvery: spec.evalEvery,
-      earlyStopping: { metric: 'devLoss', patience: spec.patience },
-      onEval: (step, m, improved) => {
-        log(`    text WM step ${step}: dev next-state loss ${m.devLoss.toFixed(3)}${improved ? ' (best)' : ''}`);
-        if (!improved) return;
-        best?.dispose();
-        best = new ModuleSnapshot(model);
-      },
+      earlyStopping: { metric: 'devLoss', patience: spec.patience, restoreBest: model.parameters() },
+      onEval: (step, m, improved) => log(`    text WM step ${step}: dev next-state loss ${m.devLoss.toFixed(3)}${improved ? ' (best)' : ''}`),
     });
-    (best as ModuleSnapshot | null)?.restore();
     const curve = result.evals.map((e) => ({ step: e.step, loss: e.metrics.devLoss }));
     return { model, info: { parameters: model.numParameters(), curve, bestStep: result.best!.step, bestLoss: result.best!.value, stepsRun: result.steps, stepCap: spec.steps, unigramLoss: unigramLoss(trainRows, dev) } };
   } finally {
-    (best as ModuleSnapshot | null)?.dispose();
     opt.dispose();
     hx.dispose();
     hy.dispose();

@@ -121,7 +121,6 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
   const curve: TrainLog['curve'] = [];
   const checks = new Map<number, Awaited<ReturnType<typeof heldoutCheck>>>();
   let trainLoss = NaN;
-  let best: Tensor[] | null = null;
   try {
     const r = await train({
       steps: p.steps,
@@ -154,15 +153,8 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
         return { heldout_loss: h.loss };
       },
       // Without patience the run goes to the cap; the best check's weights are kept either way.
-      earlyStopping: { metric: 'heldout_loss', patience: p.patience > 0 ? p.patience : Infinity, mode: 'min' },
-      onEval: (_step, _m, improved) => {
-        if (!improved) return;
-        best?.forEach((t) => t.dispose());
-        best = engine.noGrad(() => params.map((t) => engine.keep(t.clone())));
-      },
+      earlyStopping: { metric: 'heldout_loss', patience: p.patience > 0 ? p.patience : Infinity, mode: 'min', restoreBest: params },
     });
-    // The first check always improves, so a best state exists.
-    engine.noGrad(() => params.forEach((t, i) => t.copy_(best![i])));
     const bestStep = r.best!.step;
     const at = checks.get(bestStep)!;
     if (r.stoppedEarly) log(`  seed ${seed}: early stop at step ${r.steps}: no held-out improvement for ${p.patience} checks; weights of step ${bestStep} kept`);
@@ -177,7 +169,6 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
     model.dispose();
     throw e;
   } finally {
-    (best as Tensor[] | null)?.forEach((t) => t.dispose());
     opt.dispose();
   }
 }

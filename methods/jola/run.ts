@@ -273,11 +273,6 @@ async function fit(engine: Engine, c: JolaConfig, model: TransformerLM, trainEx:
     }
     return out;
   };
-  let best: Tensor[] | null = null;
-  const snapshot = () => {
-    best?.forEach((t) => t.dispose());
-    best = engine.noGrad(() => params.map((p) => engine.keep(p.clone())));
-  };
   o.mode(true);
   try {
     const r = await train({
@@ -307,17 +302,12 @@ async function fit(engine: Engine, c: JolaConfig, model: TransformerLM, trainEx:
         o.mode(true);
         return { dev_loss: v };
       },
-      earlyStopping: { metric: 'dev_loss', patience: a.patience, mode: 'min' },
-      onEval: (_step, _m, improved) => {
-        if (improved) snapshot();
-      },
+      // The best evaluation's values come back at the end (HF: load_best_model_at_end).
+      earlyStopping: { metric: 'dev_loss', patience: a.patience, mode: 'min', restoreBest: params },
     });
-    // The first evaluation always counts as an improvement, so a best state exists (HF: load_best_model_at_end).
-    engine.noGrad(() => params.forEach((p, i) => p.copy_(best![i])));
     return { bestStep: r.best?.step ?? 0, steps: r.steps };
   } finally {
     o.mode(false);
-    (best as Tensor[] | null)?.forEach((t) => t.dispose());
     opt.dispose();
   }
 }
