@@ -147,6 +147,33 @@ export const seedCount: ValueType<number[]> = {
   format: (v) => (v.every((x, i) => x === i) ? String(v.length) : `[${v.join(',')}]`),
 };
 
+/**
+ * `N` (seeds 0 … N-1), `A-B` (seeds A … B) or `A,B,…` (those seeds): one seed per process
+ * (`--seeds=2-2`, `--seeds=1,2`) so that runs of single seeds can be merged into one report.
+ */
+export const seedList: ValueType<number[]> = {
+  label: 'N|A-B|A,B,…',
+  parse(s) {
+    const m = /^(\d+)-(\d+)$/.exec(s.trim());
+    if (m) {
+      const [a, b] = [Number(m[1]), Number(m[2])];
+      if (a > b) throw new Error(`the range ${s} is empty`);
+      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    }
+    if (s.includes(',')) {
+      const seeds = list(int({ min: 0 })).parse(s);
+      if (new Set(seeds).size !== seeds.length) throw new Error('a seed repeats');
+      return seeds;
+    }
+    const n = int({ min: 1 }).parse(s);
+    return Array.from({ length: n }, (_, i) => i);
+  },
+  format: (v) => {
+    if (v.every((x, i) => x === i)) return String(v.length);
+    return v.every((x, i) => x === v[0] + i) ? `${v[0]}-${v[v.length - 1]}` : v.join(',');
+  },
+};
+
 // ---- parsing ---------------------------------------------------------------------------------
 
 export interface Flag {

@@ -110,6 +110,24 @@ describe('CLI flags', function () {
     expect(m.help === false && m.config).to.deep.equal(gblConfig({ markov: { domains: 3 }, model: { ...GBL_DEFAULTS.model, topK: 1 } }));
   });
 
+  it('step and causal-world-model: --seeds takes a count, a range A-B or a list A,B (runs of single seeds to merge)', function () {
+    const seeds = (flags: MethodFlags<any>, v: string) => {
+      const r = parseMethodFlags(flags, [`--seeds=${v}`]);
+      return r.help === false ? (r.config as { seeds: number[] }).seeds : null;
+    };
+    for (const flags of [STEP, CWM] as MethodFlags<any>[]) {
+      expect(seeds(flags, '3')).to.deep.equal([0, 1, 2]);
+      expect(seeds(flags, '1-2')).to.deep.equal([1, 2]);
+      expect(seeds(flags, '2-2')).to.deep.equal([2]);
+      expect(seeds(flags, '2,0')).to.deep.equal([2, 0]);
+      usage(() => parseMethodFlags(flags, ['--seeds=1,1']), /--seeds=1,1: a seed repeats/);
+      usage(() => parseMethodFlags(flags, ['--seeds=2-1']), /--seeds=2-1: the range 2-1 is empty/);
+      usage(() => parseMethodFlags(flags, ['--seeds=0']), /--seeds=0: must be a positive integer/);
+    }
+    const m = parseMethodFlags(STEP, ['--merge=runs/a,runs/b', '--out=runs/c']);
+    expect(m.help === false && [m.config.merge, m.config.out]).to.deep.equal([['runs/a', 'runs/b'], 'runs/c']);
+  });
+
   it('unknown flags are errors that suggest the closest known flag', function () {
     usage(() => parseMethodFlags(JOLA, ['--seed=2']), /unknown flag --seed; did you mean --seeds\?/);
     usage(() => parseMethodFlags(JOLA, ['--lamda=0.1']), /did you mean --lambda\?/);

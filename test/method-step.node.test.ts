@@ -11,7 +11,7 @@ import type { Engine } from '../engine/index.js';
 import { SeededRng } from '../nn/index.js';
 import { QUICK, makeConfig } from '../methods/step/config.js';
 import { writeArtifacts } from '../methods/step/plots.js';
-import { run, type Report } from '../methods/step/run.js';
+import { mergeReports, run, type Report } from '../methods/step/run.js';
 import { EOS, chunk, chunksOf, encode, exactMatch, passivize, pretrainExample, taskSplits } from '../methods/step/tasks.js';
 import {
   EDGE_FUNCTIONS, LABELS, PREP_NMOD, PREP_OBL, applyRules, describe as describeRules, everyEdge, insideOutChildren, presentLabels, sampleRules, sampleSentence,
@@ -155,6 +155,24 @@ describe('method step', function () {
       const a = report.headAblation!;
       expect(a.lookupHeads[0]).to.have.length(QUICK.ablation!.heads);
       for (const row of a.prefixMass) for (const v of row) expect(v).to.be.within(0, 1 + 1e-6);
+    });
+
+    it('runs of other seeds merge into one report: every statistic over the union of the seeds', function () {
+      if (!report) this.skip();
+      const copy = JSON.parse(JSON.stringify(report)) as Report; // as read back from report.json
+      expect(mergeReports([copy])).to.deep.equal(copy);
+      // The same measurements labelled seed 5: each perSeed lists both, with the same mean.
+      const other = JSON.parse(JSON.stringify(report)) as Report;
+      other.config.seeds = [5];
+      other.seedResults.forEach((s) => (s.seed = 5));
+      const m = mergeReports([other, copy]);
+      expect(m.config.seeds).to.deep.equal([0, 5]);
+      const acc = m.fewShot.step!.passivization!['100'].accuracy;
+      expect(acc.perSeed).to.deep.equal([0, 1].map(() => report.fewShot.step!.passivization!['100'].accuracy.perSeed[0]));
+      expect(m.pretrain.step!.devLoss.mean).to.be.closeTo(report.pretrain.step!.devLoss.mean, 1e-12);
+      expect(m.pretrain.step!.devCurve).to.have.length(report.pretrain.step!.devCurve.length);
+      expect(m.headAblation!.lookupHeads).to.have.length(2);
+      expect(() => mergeReports([copy, copy])).to.throw(/seeds 0, 0 repeat/);
     });
 
     it('writes report.json and the plots', async function () {

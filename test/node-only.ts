@@ -15,6 +15,7 @@ import './method-reward-calibration.node.test.js';
 import './method-two-tier-selection.node.test.js';
 import './method-step.node.test.js';
 import './method-causal-world-model.node.test.js';
+import './method-merge.node.test.js';
 import './method-speech-ib-disentanglement.node.test.js';
 import './bench.node.test.js';
 import './readme.node.test.js';

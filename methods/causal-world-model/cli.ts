@@ -1,8 +1,7 @@
 // `npm run method -- causal-world-model [--quick] [--flag=value …]`: every flag is in ./flags.ts (`--help` lists them).
 // `--merge=DIR,…` combines runs of single seeds (e.g. `--seeds=1-1` in three processes) into one report.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Engine } from '../../engine/index.js';
+import { readReports } from '../read-reports.js';
 import type { CausalWorldModelConfig } from './config.js';
 import { summaryTable, writeArtifacts } from './plots.js';
 import { mergeReports, run, type Report } from './run.js';
@@ -13,8 +12,7 @@ export { FLAGS, summary } from './flags.js';
 export async function main(engine: Engine, config: CausalWorldModelConfig, newEngine?: () => Promise<Engine>): Promise<void> {
   let report: Report;
   if (config.merge.length) {
-    const parts = await Promise.all(config.merge.map(async (d) => JSON.parse(await readFile(join(d, 'report.json'), 'utf8')) as Report));
-    report = mergeReports(parts);
+    report = mergeReports(await readReports<Report>(config.merge));
     console.log(`causal-world-model: merged seeds ${report.config.seeds.join(', ')} from ${config.merge.join(', ')}`);
   } else {
     console.log(`causal-world-model: seeds ${config.seeds.join(', ')}; horizons ${config.horizons.join(', ')}; plan lengths ${config.planHorizons.join(', ')}`);

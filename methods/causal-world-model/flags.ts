@@ -1,23 +1,8 @@
 // `npm run method -- causal-world-model` flags: one row per key of CausalWorldModelConfig (config.ts),
 // defaults read from makeConfig.
-import { bool, int, list, num, oneOf, positiveInt as pos, positiveNum as rate, text, type FlagTable, type MethodFlags, type ValueType } from '../flags.js';
+import { bool, int, list, num, oneOf, positiveInt as pos, positiveNum as rate, seedList as seedSpec, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type CausalWorldModelConfig } from './config.js';
 
-/** N (seeds 0..N-1) or A-B (seeds A..B, e.g. one seed per process: --seeds=2-2). */
-const seedSpec: ValueType<number[]> = {
-  label: 'N|A-B',
-  parse(s) {
-    const m = /^(\d+)-(\d+)$/.exec(s.trim());
-    if (m) {
-      const [a, b] = [Number(m[1]), Number(m[2])];
-      if (a > b) throw new Error(`the range ${s} is empty`);
-      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
-    }
-    const n = int({ min: 1 }).parse(s);
-    return Array.from({ length: n }, (_, i) => i);
-  },
-  format: (v) => (v.every((x, i) => x === i) ? String(v.length) : `${v[0]}-${v[v.length - 1]}`),
-};
 const nonNeg = num({ min: 0 });
 
 export const summary = 'causal world model vs LM-only text world model (Gkountouras et al. 2025): N-step causal inference and MCTS planning on GridWorld-lite';

@@ -7,6 +7,7 @@
 // UCT-MCTS, whose plans are executed in the true simulator.
 import type { Engine, Tensor } from '../../engine/index.js';
 import { AdamW, LRScheduler, SeededRng, cosineSchedule, mctsBatched, train, type MCTSChild } from '../../nn/index.js';
+import { mergeSeedReports } from '../merge.js';
 import { makeConfig, type CausalWorldModelConfig } from './config.js';
 import { CausalWorldModel, cwmLoss, priorLoss, priorParameters } from './cwm.js';
 import { CausalMapper, assignLatents, r2Diagonal, r2Matrix } from './mapper.js';
@@ -533,13 +534,7 @@ export async function run(engine: Engine, config: Partial<CausalWorldModelConfig
  * depends only on its seed, so this equals a run over all of them; wallSec is the sum).
  */
 export function mergeReports(reports: readonly Report[]): Report {
-  if (!reports.length) throw new RangeError('causal-world-model mergeReports: no reports');
-  const key = (r: Report) => JSON.stringify({ ...r.config, seeds: [], out: '' });
-  for (const r of reports) if (key(r) !== key(reports[0])) throw new RangeError('causal-world-model mergeReports: the reports have different configurations (other than seeds and out)');
-  const results = reports.flatMap((r) => r.seedResults).sort((a, b) => a.seed - b.seed);
-  const seeds = results.map((r) => r.seed);
-  if (new Set(seeds).size !== seeds.length) throw new RangeError(`causal-world-model mergeReports: seeds ${seeds.join(', ')} repeat`);
-  return buildReport({ ...reports[0].config, seeds }, results, reports.reduce((a, r) => a + r.wallSec, 0));
+  return mergeSeedReports('causal-world-model', reports, buildReport);
 }
 
 function buildReport(c: CausalWorldModelConfig, results: SeedResult[], wallSec: number): Report {

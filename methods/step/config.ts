@@ -53,6 +53,8 @@ export interface StepConfig {
   ablation: { heads: number; randomDraws: number; devExamples: number };
   /** Output folder of report.json and the plots (CLI). */
   out: string;
+  /** CLI only: merge the report.json files in these folders (runs of other seeds, same configuration) into one report in `out` instead of running. */
+  merge: string[];
 }
 
 export const DEFAULTS: StepConfig = {
@@ -67,6 +69,7 @@ export const DEFAULTS: StepConfig = {
   maxTgt: 48,
   ablation: { heads: 2, randomDraws: 4, devExamples: 100 },
   out: 'runs/step',
+  merge: [],
 };
 
 /**

@@ -1,6 +1,6 @@
 // `npm run method -- step` flags: one row per key of StepConfig (config.ts), defaults read from makeConfig
 // (the grammar's from GRAMMAR_DEFAULTS, which apply where unset).
-import { bool, list, num, nonNegativeInt as nonNeg, oneOf, positiveInt as pos, positiveNum as rate, seedCount, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, list, num, nonNegativeInt as nonNeg, oneOf, positiveInt as pos, positiveNum as rate, seedList, text, unitInterval as share, type FlagTable, type MethodFlags } from '../flags.js';
 import { PRETRAIN_ARMS, QUICK, makeConfig, type StepConfig } from './config.js';
 import { TASKS } from './tasks.js';
 import { GRAMMAR_DEFAULTS as G } from './trees.js';
@@ -8,11 +8,12 @@ import { GRAMMAR_DEFAULTS as G } from './trees.js';
 export const summary = 'STEP (Lindemann et al. 2024): pre-training on described syntactic transformations, then few-shot syntactic tasks and structural generalisation';
 
 export const TABLE: FlagTable<StepConfig> = {
-  seeds: { type: seedCount, help: 'seeds 0..N-1 (each pre-trains every arm and fine-tunes every model)' },
+  seeds: { type: seedList, help: 'seeds 0..N-1, A-B or a list A,B (each pre-trains every arm and fine-tunes every model)' },
   arms: { type: list(oneOf(PRETRAIN_ARMS)), help: "intermediate pre-training arms (the no-pre-training baseline always runs)" },
   tasks: { type: list(oneOf(TASKS)), help: 'downstream few-shot tasks' },
   nValues: { flag: 'n', type: list(pos), help: 'few-shot training-set sizes N' },
   out: { type: text('DIR'), help: 'output folder of report.json and the plots' },
+  merge: { type: list(text('DIR'), { min: 0 }), help: 'instead of running: merge the report.json of these folders (runs of other seeds, same configuration) into one report in --out' },
   maxTgt: { type: pos, help: 'longest target kept (EOS included); also the decoding length' },
 
   'model.dModel': { type: pos, help: 'model width' },

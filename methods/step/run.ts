@@ -8,6 +8,7 @@
 // masks the prefix attention of single heads (headKeyMask) to find the heads that look up rules.
 import { crossEntropy, type Engine, type Tensor } from '../../engine/index.js';
 import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, generateSeq2Seq, headKeyMask, spanF1 } from '../../nn/index.js';
+import { mergeSeedReports } from '../merge.js';
 import { makeConfig, type StepConfig } from './config.js';
 import {
   BOS, EOS, PAD, VOCAB, chunksOf, decodeTokens, exactMatch, pretrainSet, sampleSentences, taskSplits, untilEos,
@@ -77,6 +78,8 @@ export interface Report {
   headAblation: HeadAblation | null;
   /** Sample outputs of seed 0 (task, model, input, gold, prediction) for the README. */
   samples: { task: TaskName | 'pre-training'; model: ModelName; input: string; gold: string; prediction: string }[];
+  /** The raw per-seed measurements every field above is computed from (mergeReports combines runs of other seeds). */
+  seedResults: SeedOut[];
   wallSec: number;
 }
 
@@ -394,7 +397,8 @@ async function lookupCounts(engine: Engine, m: StepModel, dev: readonly Example[
 
 // ------------------------------------------------------------------ one seed
 
-interface SeedOut {
+export interface SeedOut {
+  seed: number;
   pretrain: Partial<Record<PretrainArm, { trainLoss: number; devLoss: number; unigramLoss: number; devExactMatch: number; curve: { step: number; loss: number }[]; devCurve: { step: number; loss: number }[]; bestStep: number; bestDevLoss: number }>>;
   fewShot: Partial<Record<ModelName, Partial<Record<TaskName, Record<string, { accuracy: number; chunkF1?: number; trainLoss: number; testLoss: number }>>>>>;
   generalisation: Partial<Record<ModelName, Partial<Record<TaskName, { accuracy: number; chunkF1?: number }>>>>;
@@ -411,7 +415,7 @@ async function runSeed(engine: Engine, c: StepConfig, seed: number, log: (s: str
   // Pre-training sentences of every depth; dev sentences unseen in training.
   const trainSentences = sampleSentences(rng.fork('train'), c.pretrain.sentences, grammar);
   const devSentences = sampleSentences(rng.fork('dev'), c.pretrain.devSentences, grammar, () => true, new Set(trainSentences.map((s) => forms(s).join(' '))));
-  const out: SeedOut = { pretrain: {}, fewShot: {}, generalisation: {}, lookup: null, samples: [], parameters: 0 };
+  const out: SeedOut = { seed, pretrain: {}, fewShot: {}, generalisation: {}, lookup: null, samples: [], parameters: 0 };
 
   engine.manualSeed(1000 + seed);
   const m = new StepModel(engine, c);
@@ -531,6 +535,11 @@ export async function run(engine: Engine, config: Partial<StepConfig> = {}, io: 
   return aggregate(c, seeds, (performance.now() - t0) / 1000);
 }
 
+/** One report over the seeds of `reports` (runs of other seeds with the same configuration), as one run of them all would write it. */
+export function mergeReports(reports: readonly Report[]): Report {
+  return mergeSeedReports('step', reports, aggregate);
+}
+
 /** The report over the seeds run (config.seeds lists them). */
 function aggregate(c: StepConfig, seeds: SeedOut[], wallSec: number): Report {
   const over = <T>(f: (s: SeedOut) => T) => seeds.map(f);
@@ -588,6 +597,7 @@ function aggregate(c: StepConfig, seeds: SeedOut[], wallSec: number): Report {
     generalisation,
     headAblation,
     samples: seeds[0].samples,
+    seedResults: seeds,
     wallSec,
   };
 }
