@@ -31,6 +31,9 @@ export interface StepConfig {
     logEvery: number;
     /** Teacher-forced dev loss every this many steps (the dev curve and its best step). */
     evalEvery: number;
+    /** Early stopping: stop after this many evaluations without a dev-loss improvement of more than minDelta; the best step's weights are kept. */
+    patience: number;
+    minDelta: number;
     weightDecay: number;
     /** Length bucketing: batches are cut from pools of this many batches sorted by target length (< 2: off). */
     bucket: number;
@@ -64,7 +67,7 @@ export const DEFAULTS: StepConfig = {
   nValues: [100],
   model: { dModel: 64, nHeads: 4, dFF: 128, nEncoderLayers: 2, nDecoderLayers: 2, positions: 'rotary', sharedEmbeddings: true },
   grammar: {},
-  pretrain: { sentences: 12000, steps: 800, batch: 32, lr: 5e-3, warmupSteps: 40, maxDistractors: 2, devSentences: 150, logEvery: 50, evalEvery: 100, weightDecay: 0, bucket: 0 },
+  pretrain: { sentences: 12000, steps: 800, batch: 32, lr: 5e-3, warmupSteps: 40, maxDistractors: 2, devSentences: 150, logEvery: 50, evalEvery: 100, patience: 3, minDelta: 0, weightDecay: 0, bucket: 0 },
   finetune: { steps: 100, batch: 16, lr: 1e-3, prefixLr: 1e-2, testSize: 150, generalisationSize: 100, trainMaxDepth: 1 },
   maxTgt: 48,
   ablation: { heads: 2, randomDraws: 4, devExamples: 100 },

@@ -40,6 +40,8 @@ export const TABLE: FlagTable<StepConfig> = {
   'pretrain.devSentences': { type: pos, help: 'unseen dev sentences (loss, exact match, attention analysis)' },
   'pretrain.logEvery': { type: pos, help: 'read the training loss back every this many steps' },
   'pretrain.evalEvery': { type: pos, help: 'teacher-forced dev loss every this many steps (dev curve, best step)' },
+  'pretrain.patience': { type: pos, help: 'early stopping: evaluations without a dev-loss improvement before pre-training stops (the best step is kept)' },
+  'pretrain.minDelta': { type: num({ min: 0 }), help: 'early stopping: smaller dev-loss improvements (nats/token) do not count' },
   'pretrain.bucket': { type: nonNeg, help: 'length bucketing: batches cut from pools of this many batches sorted by target length (0 or 1: off)' },
   'pretrain.weightDecay': { type: num({ min: 0 }), help: 'AdamW weight decay of pre-training' },
 

@@ -94,12 +94,11 @@ export function hitRateSpec(report: Report): Record<string, unknown> {
 
 /** Pre-training loss curves (seed mean) per arm: training loss (solid), dev loss (dashed), the dev targets' unigram level (dotted). */
 export function pretrainCurveSpec(report: Report): Record<string, unknown> {
-  const steps = report.config.pretrain.steps;
   const values = Object.entries(report.pretrain).flatMap(([arm, r]) => [
     ...r!.curve.map((p) => ({ arm, curve: 'train', step: p.step, loss: p.loss })),
     ...(r!.devCurve ?? []).map((p) => ({ arm, curve: 'dev', step: p.step, loss: p.loss })),
     { arm, curve: 'unigram (dev targets)', step: 0, loss: r!.unigramLoss.mean },
-    { arm, curve: 'unigram (dev targets)', step: steps, loss: r!.unigramLoss.mean },
+    { arm, curve: 'unigram (dev targets)', step: Math.max(...r!.stepsRun.perSeed), loss: r!.unigramLoss.mean },
   ]);
   return {
     $schema: SCHEMA,
@@ -140,9 +139,9 @@ const f = (s: Stat | undefined, d = 3) => (s ? `${s.mean.toFixed(d)} [${s.perSee
 export function summaryTable(report: Report): string {
   const rows: string[][] = [['', 'metric', 'value']];
   for (const [arm, r] of Object.entries(report.pretrain)) {
-    rows.push([`pre-train ${arm}`, 'train / dev / unigram loss', `${r!.trainLoss.mean.toFixed(3)} / ${r!.devLoss.mean.toFixed(3)} / ${r!.unigramLoss.mean.toFixed(3)}`]);
+    rows.push([`pre-train ${arm}`, 'train / dev (best step) / unigram loss', `${r!.trainLoss.mean.toFixed(3)} / ${r!.devLoss.mean.toFixed(3)} / ${r!.unigramLoss.mean.toFixed(3)}`]);
     rows.push([`pre-train ${arm}`, 'dev exact match', f(r!.devExactMatch)]);
-    if (r!.bestStep) rows.push([`pre-train ${arm}`, `best dev step (cap ${report.config.pretrain.steps}) / best dev loss`, `${f(r!.bestStep, 0)} / ${f(r!.bestDevLoss)}`]);
+    rows.push([`pre-train ${arm}`, `best dev step (kept) / steps run (cap ${report.config.pretrain.steps})`, `${f(r!.bestStep, 0)} / ${f(r!.stepsRun, 0)}`]);
   }
   for (const [model, tasks] of Object.entries(report.fewShot)) {
     for (const [task, byN] of Object.entries(tasks!)) {

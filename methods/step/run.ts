@@ -7,7 +7,7 @@
 // analysis reads the encoder's attention through the `weights` hooks (the fused kernel trains) and
 // masks the prefix attention of single heads (headKeyMask) to find the heads that look up rules.
 import { crossEntropy, type Engine, type Tensor } from '../../engine/index.js';
-import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, generateSeq2Seq, headKeyMask, spanF1 } from '../../nn/index.js';
+import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, generateSeq2Seq, headKeyMask, spanF1, train as nnTrain } from '../../nn/index.js';
 import { mergeSeedReports } from '../merge.js';
 import { makeConfig, type StepConfig } from './config.js';
 import {
@@ -26,19 +26,19 @@ export type ModelName = PretrainArm | 'baseline';
 export interface PretrainResult {
   /** Mean training loss over the last logEvery steps (nats/token). */
   trainLoss: Stat;
-  /** Teacher-forced loss on unseen dev sentences, and the unigram loss of the dev targets under the training targets' unigram distribution. */
+  /** Teacher-forced loss on unseen dev sentences of the model kept (the best dev step's), and the unigram loss of the dev targets under the training targets' unigram distribution. */
   devLoss: Stat;
   unigramLoss: Stat;
   /** Greedy exact match (EOS included) on the dev set. */
   devExactMatch: Stat;
-  /** Seed-mean training loss at each logged step. */
+  /** Training loss at each logged step, mean over the seeds that ran that step (early stopping ends seeds at different steps). */
   curve: { step: number; loss: number }[];
-  /** Seed-mean teacher-forced dev loss every evalEvery steps. */
+  /** Teacher-forced dev loss every evalEvery steps, mean over the seeds that ran that step. */
   devCurve: { step: number; loss: number }[];
-  /** Step of the lowest dev loss on the dev curve (the cap is config.pretrain.steps; the model kept is the last one). */
+  /** Step of the lowest dev loss (the model kept: nn train()'s restoreBest); the cap is config.pretrain.steps. */
   bestStep: Stat;
-  /** The lowest dev loss on the dev curve. */
-  bestDevLoss: Stat;
+  /** Steps run before early stopping (patience evaluations without improvement) or the cap ended training. */
+  stepsRun: Stat;
 }
 
 export interface FewShotResult {
@@ -197,70 +197,94 @@ function batchLoss(m: StepModel, b: DeviceBatch, mode: PrefixMode): Tensor {
 const lrFactor = (step: number, steps: number, warmup: number) =>
   step < warmup ? (step + 1) / warmup : 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, steps - warmup)));
 
-/** Train on batches drawn epoch by epoch (shuffled) from `set`; returns the logged (step, mean loss) points. */
-async function train(engine: Engine, m: StepModel, opt: AdamW, set: readonly Example[], mode: PrefixMode, o: { steps: number; batch: number; warmup: number; logEvery: number; rng: SeededRng; progress?: (step: number, loss: number) => void; evalEvery?: number; evaluate?: (step: number) => Promise<void>; bucket?: number }): Promise<{ step: number; loss: number }[]> {
+/**
+ * Batches of `size` indices into `set`, epoch by epoch in shuffled order. With bucketing, the shuffled
+ * order is cut into pools of `bucket` batches, each pool sorted by target length and served as batches
+ * in random order: less padding per batch, every example still once per epoch.
+ */
+function batchSampler(set: readonly Example[], size: number, rng: SeededRng, bucket: number): () => number[] {
   let order: number[] = [];
-  // With bucketing, the shuffled order is cut into pools of `bucket` batches, each pool sorted by target
-  // length and served as batches in random order: less padding per batch, every example once per epoch.
   let ready: number[][] = [];
-  const size = Math.min(o.batch, set.length);
-  const nextBatch = (): number[] => {
-    if (!o.bucket || o.bucket < 2) {
+  size = Math.min(size, set.length);
+  return () => {
+    if (bucket < 2) {
       const idx: number[] = [];
       while (idx.length < size) {
-        if (!order.length) order = o.rng.shuffle(set.map((_, i) => i));
+        if (!order.length) order = rng.shuffle(set.map((_, i) => i));
         idx.push(order.pop()!);
       }
       return idx;
     }
     if (!ready.length) {
-      if (order.length < size) order = [...order, ...o.rng.shuffle(set.map((_, i) => i))];
-      const pool = order.splice(0, Math.min(order.length - (order.length % size), size * o.bucket));
+      if (order.length < size) order = [...order, ...rng.shuffle(set.map((_, i) => i))];
+      const pool = order.splice(0, Math.min(order.length - (order.length % size), size * bucket));
       pool.sort((a, b) => set[a].tgt.length - set[b].tgt.length || set[a].src.length - set[b].src.length);
       for (let k = 0; k < pool.length; k += size) ready.push(pool.slice(k, k + size));
-      ready = o.rng.shuffle(ready);
+      ready = rng.shuffle(ready);
     }
     return ready.pop()!;
   };
-  const logged: { step: number; loss: Tensor }[] = [];
-  let acc: Tensor | null = null;
-  let since = 0;
+}
+
+interface FitResult {
+  /** Mean training loss per logged window. */
+  curve: { step: number; loss: number }[];
+  /** Dev loss at each evaluation (with `dev`). */
+  devCurve: { step: number; loss: number }[];
+  /** The lowest dev loss and its step (with `dev`); the model is left at that step's weights. */
+  best: { step: number; loss: number } | null;
+  stepsRun: number;
+}
+
+/**
+ * Train `params` with nn's train() on batches from `set` (warmup, cosine to 10 % of the peak over
+ * `steps`). With `dev`: teacher-forced dev loss every `evalEvery` steps, early stopping after
+ * `patience` evaluations without an improvement of more than `minDelta`, and the best step's weights
+ * restored at the end.
+ */
+async function fit(engine: Engine, m: StepModel, opt: AdamW, set: readonly Example[], mode: PrefixMode, o: {
+  steps: number; batch: number; warmup: number; logEvery: number; rng: SeededRng; bucket?: number;
+  dev?: { examples: readonly Example[]; evalEvery: number; patience: number; minDelta: number; restore: readonly Tensor[] };
+  log?: (line: string) => void;
+}): Promise<FitResult> {
+  const next = batchSampler(set, o.batch, o.rng, o.bucket ?? 0);
+  const curve: FitResult['curve'] = [];
+  const devCurve: FitResult['devCurve'] = [];
   m.train(true);
-  for (let step = 0; step < o.steps; step++) {
-    for (const g of opt.paramGroups) g.lr = g.initialLr * lrFactor(step, o.steps, o.warmup);
-    const idx = nextBatch();
-    const b = toBatch(engine, idx.map((i) => set[i]), mode);
-    const l = engine.tidy(() => {
-      opt.zeroGrad();
-      const loss = batchLoss(m, b, mode);
-      loss.backward();
-      opt.step();
-      return loss.detach();
-    });
-    disposeBatch(b);
-    const next: Tensor = acc ? engine.keep(acc.add(l)) : l;
-    if (acc) (acc.dispose(), l.dispose());
-    acc = next;
-    since++;
-    if ((step + 1) % o.logEvery === 0 || step + 1 === o.steps) {
-      logged.push({ step: step + 1, loss: engine.keep(engine.noGrad(() => acc!.div(since))) });
-      if (o.progress) o.progress(step + 1, await logged[logged.length - 1].loss.item()); // one sync per log line
-      acc.dispose();
-      acc = null;
-      since = 0;
-    }
-    if (o.evaluate && o.evalEvery && ((step + 1) % o.evalEvery === 0 || step + 1 === o.steps)) {
-      await o.evaluate(step + 1);
-      m.train(true);
-    }
-  }
+  const r = await nnTrain({
+    steps: o.steps,
+    logEvery: o.logEvery,
+    step: (step) => {
+      for (const g of opt.paramGroups) g.lr = g.initialLr * lrFactor(step, o.steps, o.warmup);
+      const b = toBatch(engine, next().map((i) => set[i]), mode);
+      const loss = engine.tidy(() => {
+        opt.zeroGrad();
+        const l = batchLoss(m, b, mode);
+        l.backward();
+        opt.step();
+        return l.detach();
+      });
+      disposeBatch(b);
+      return loss;
+    },
+    log: (rec) => {
+      if (rec.kind !== 'train') return;
+      curve.push({ step: rec.step, loss: rec.loss });
+      o.log?.(`step ${rec.step}/${o.steps}  loss ${rec.loss.toFixed(3)}`);
+    },
+    ...(o.dev ? {
+      evalEvery: o.dev.evalEvery,
+      evaluate: async (step: number) => {
+        const loss = await meanLoss(engine, m, o.dev!.examples, mode);
+        devCurve.push({ step, loss });
+        o.log?.(`step ${step}/${o.steps}  dev loss ${loss.toFixed(3)}`);
+        return { devLoss: loss };
+      },
+      earlyStopping: { metric: 'devLoss', patience: o.dev.patience, minDelta: o.dev.minDelta, restoreBest: o.dev.restore },
+    } : {}),
+  });
   opt.zeroGrad();
-  const out: { step: number; loss: number }[] = [];
-  for (const p of logged) {
-    out.push({ step: p.step, loss: await p.loss.item() });
-    p.loss.dispose();
-  }
-  return out;
+  return { curve, devCurve, best: r.best && { step: r.best.step, loss: r.best.value }, stepsRun: r.steps };
 }
 
 /** Greedy predictions (token ids, cut after EOS) for `exs`, in chunks; `encoderMask` masks encoder attention per layer. */
@@ -399,7 +423,7 @@ async function lookupCounts(engine: Engine, m: StepModel, dev: readonly Example[
 
 export interface SeedOut {
   seed: number;
-  pretrain: Partial<Record<PretrainArm, { trainLoss: number; devLoss: number; unigramLoss: number; devExactMatch: number; curve: { step: number; loss: number }[]; devCurve: { step: number; loss: number }[]; bestStep: number; bestDevLoss: number }>>;
+  pretrain: Partial<Record<PretrainArm, { trainLoss: number; devLoss: number; unigramLoss: number; devExactMatch: number; curve: { step: number; loss: number }[]; devCurve: { step: number; loss: number }[]; bestStep: number; stepsRun: number }>>;
   fewShot: Partial<Record<ModelName, Partial<Record<TaskName, Record<string, { accuracy: number; chunkF1?: number; trainLoss: number; testLoss: number }>>>>>;
   generalisation: Partial<Record<ModelName, Partial<Record<TaskName, { accuracy: number; chunkF1?: number }>>>>;
   lookup: { score: number[][]; prefixMass: number[][]; hitRate: number[][][]; heads: [number, number][]; maxLabels: number; none: number; masked: number; random: number } | null;
@@ -432,20 +456,19 @@ async function runSeed(engine: Engine, c: StepConfig, seed: number, log: (s: str
       const dev = pretrainSet(arm, devSentences, seed + 7919, c.maxTgt, c.pretrain.maxDistractors);
       if (arm === 'step') stepDev = dev;
       const opt = new AdamW(m.parameters(), { lr: c.pretrain.lr, weightDecay: c.pretrain.weightDecay });
-      const devCurve: { step: number; loss: number }[] = [];
-      const evaluate = async (k: number) => {
-        devCurve.push({ step: k, loss: await meanLoss(engine, m, dev, mode) });
-        log(`    seed ${seed} ${arm} step ${k}/${c.pretrain.steps}  dev loss ${devCurve[devCurve.length - 1].loss.toFixed(3)}  (${since()})`);
-      };
-      const curve = await train(engine, m, opt, set, mode, { steps: c.pretrain.steps, batch: c.pretrain.batch, warmup: c.pretrain.warmupSteps, logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`), progress: (k, l) => log(`    seed ${seed} ${arm} step ${k}/${c.pretrain.steps}  loss ${l.toFixed(3)}  (${since()})`), evalEvery: c.pretrain.evalEvery, evaluate, bucket: c.pretrain.bucket });
+      const fitted = await fit(engine, m, opt, set, mode, {
+        steps: c.pretrain.steps, batch: c.pretrain.batch, warmup: c.pretrain.warmupSteps, logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`), bucket: c.pretrain.bucket,
+        dev: { examples: dev, evalEvery: c.pretrain.evalEvery, patience: c.pretrain.patience, minDelta: c.pretrain.minDelta, restore: m.parameters() },
+        log: (line) => log(`    seed ${seed} ${arm} ${line}  (${since()})`),
+      });
       opt.dispose();
-      const devLoss = devCurve[devCurve.length - 1].loss; // the last evaluation is at the final step
-      const best = devCurve.reduce((a, p) => (p.loss < a.loss ? p : a));
+      const { curve, devCurve } = fitted;
+      const best = fitted.best!; // the model now holds the weights of this step
       const pred = await predict(engine, m, dev, mode, c.maxTgt);
-      const r = { trainLoss: curve[curve.length - 1].loss, devLoss, unigramLoss: unigramLoss(set, dev), devExactMatch: accuracyOf(pred, dev), curve, devCurve, bestStep: best.step, bestDevLoss: best.loss };
+      const r = { trainLoss: curve[curve.length - 1].loss, devLoss: best.loss, unigramLoss: unigramLoss(set, dev), devExactMatch: accuracyOf(pred, dev), curve, devCurve, bestStep: best.step, stepsRun: fitted.stepsRun };
       out.pretrain[arm] = r;
       snapshots.set(arm, new ModuleSnapshot(m));
-      log(`  seed ${seed} pre-train ${arm.padEnd(14)} ${set.length} examples  train loss ${r.trainLoss.toFixed(3)}  dev loss ${devLoss.toFixed(3)} (best ${best.loss.toFixed(3)} at step ${best.step}/${c.pretrain.steps}; unigram ${r.unigramLoss.toFixed(3)})  dev exact match ${r.devExactMatch.toFixed(3)}  (${since()})`);
+      log(`  seed ${seed} pre-train ${arm.padEnd(14)} ${set.length} examples  train loss ${r.trainLoss.toFixed(3)}  best dev loss ${best.loss.toFixed(3)} at step ${best.step} of ${fitted.stepsRun} run (cap ${c.pretrain.steps}; unigram ${r.unigramLoss.toFixed(3)})  dev exact match ${r.devExactMatch.toFixed(3)}  (${since()})`);
       if (seed === 0) out.samples.push({ task: 'pre-training', model: arm, input: text(dev[0].src), gold: text(dev[0].tgt), prediction: text(pred[0]) });
     }
 
@@ -496,7 +519,7 @@ async function runSeed(engine: Engine, c: StepConfig, seed: number, log: (s: str
             mode = { kind: 'learned', prefix };
             opt = new AdamW([{ params: [prefix], lr: c.finetune.prefixLr }, { params: m.parameters() }], { lr: c.finetune.lr, weightDecay: 0 });
           } else opt = new AdamW(m.parameters(), { lr: c.finetune.lr, weightDecay: 0 });
-          const curve = await train(engine, m, opt, trainSet, mode, { steps: c.finetune.steps, batch: c.finetune.batch, warmup: 0, logEvery: Math.max(1, Math.floor(c.finetune.steps / 4)), rng: rng.fork(`ft:${task}:${name}:${n}`) });
+          const { curve } = await fit(engine, m, opt, trainSet, mode, { steps: c.finetune.steps, batch: c.finetune.batch, warmup: 0, logEvery: Math.max(1, Math.floor(c.finetune.steps / 4)), rng: rng.fork(`ft:${task}:${name}:${n}`) });
           opt.dispose();
           const pred = await predict(engine, m, splits.test, mode, c.maxTgt);
           const r = { accuracy: accuracyOf(pred, splits.test), trainLoss: curve[curve.length - 1].loss, testLoss: await meanLoss(engine, m, splits.test, mode), ...(task === 'chunking' ? { chunkF1: chunkF1Of(pred, splits.test) } : {}) };
@@ -540,6 +563,13 @@ export function mergeReports(reports: readonly Report[]): Report {
   return mergeSeedReports('step', reports, aggregate);
 }
 
+/** Per step, the mean loss over the curves that reach it. */
+function meanCurve(curves: { step: number; loss: number }[][]): { step: number; loss: number }[] {
+  const at = new Map<number, number[]>();
+  for (const c of curves) for (const p of c) at.set(p.step, [...(at.get(p.step) ?? []), p.loss]);
+  return [...at.entries()].sort((a, b) => a[0] - b[0]).map(([step, ls]) => ({ step, loss: mean(ls) }));
+}
+
 /** The report over the seeds run (config.seeds lists them). */
 function aggregate(c: StepConfig, seeds: SeedOut[], wallSec: number): Report {
   const over = <T>(f: (s: SeedOut) => T) => seeds.map(f);
@@ -547,17 +577,15 @@ function aggregate(c: StepConfig, seeds: SeedOut[], wallSec: number): Report {
 
   const pretrain: Report['pretrain'] = {};
   for (const arm of c.arms) {
-    const curve = seeds[0].pretrain[arm]!.curve.map((p, i) => ({ step: p.step, loss: mean(over((s) => s.pretrain[arm]!.curve[i].loss)) }));
-    const devCurve = seeds[0].pretrain[arm]!.devCurve.map((p, i) => ({ step: p.step, loss: mean(over((s) => s.pretrain[arm]!.devCurve[i].loss)) }));
     pretrain[arm] = {
       trainLoss: st((s) => s.pretrain[arm]!.trainLoss),
       devLoss: st((s) => s.pretrain[arm]!.devLoss),
       unigramLoss: st((s) => s.pretrain[arm]!.unigramLoss),
       devExactMatch: st((s) => s.pretrain[arm]!.devExactMatch),
-      curve,
-      devCurve,
+      curve: meanCurve(over((s) => s.pretrain[arm]!.curve)),
+      devCurve: meanCurve(over((s) => s.pretrain[arm]!.devCurve)),
       bestStep: st((s) => s.pretrain[arm]!.bestStep),
-      bestDevLoss: st((s) => s.pretrain[arm]!.bestDevLoss),
+      stepsRun: st((s) => s.pretrain[arm]!.stepsRun),
     };
   }
   const fewShot: Report['fewShot'] = {};
