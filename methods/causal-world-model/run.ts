@@ -446,6 +446,14 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
     const actionTokens = (B: number) => engine.tensor(Int32Array.from(Array.from({ length: B }, () => CANONICAL_ACTIONS.flat()).flat()), [B * A, CANONICAL_ACTIONS[0].length], { dtype: 'i32' });
     for (const N of c.planHorizons) {
       const problems = planProblems(c, N, prng);
+      const planCost: Record<string, string> = {}; // each model's searches: wall seconds, dispatches, readbacks (the log line)
+      const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+        const t0 = performance.now(), k0 = engine.counters();
+        const r = await f();
+        const k1 = engine.counters();
+        planCost[name] = `${name} ${((performance.now() - t0) / 1000).toFixed(1)}s ${k1.dispatches - k0.dispatches}d ${k1.readbacks - k0.readbacks}r`;
+        return r;
+      };
       // CWM: the node state is the latent; its text is the mapper's reading of it.
       const cwmExpand = async (zs: Float32Array[], goals: State[]): Promise<MCTSChild<Float32Array>[][]> => {
         const B = zs.length;
@@ -476,7 +484,7 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
         z.dispose();
         return Float32Array.from(zd);
       };
-      plans.causal[N] = await planWith(c, problems, N, cwmRoot, cwmExpand);
+      plans.causal[N] = await timed('causal', () => planWith(c, problems, N, cwmRoot, cwmExpand));
       for (const [n, lm] of Object.entries(textModels)) {
         const cache = new Map<string, State[]>(); // state → its predicted successor under each action
         const textExpand = async (states: State[], goals: State[]): Promise<MCTSChild<State>[][]> => {
@@ -490,7 +498,7 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
           }
           return states.map((s, b) => cache.get(s.join(','))!.map((pred) => ({ state: pred, reward: reward(pred, goals[b]), terminal: meetsGoal(pred, goals[b]) })));
         };
-        plans[n][N] = await planWith(c, problems, N, (p) => p.start, textExpand);
+        plans[n][N] = await timed(n, () => planWith(c, problems, N, (p) => p.start, textExpand));
       }
       plans.oracle[N] = await planWith(c, problems, N, (p) => p.start, (states: State[], goals) =>
         states.map((s, b) =>
@@ -501,7 +509,7 @@ async function runSeed(engine: Engine, c: CausalWorldModelConfig, seed: number, 
         ),
       );
       plans.random[N] = mean(problems.map((p) => (execute(p, Array.from({ length: N }, () => prng.int(ACTIONS.length))) ? 1 : 0)));
-      log(`  seed ${seed}: plan N=${N} success ${Object.keys(plans).map((n) => `${n} ${(100 * plans[n][N]).toFixed(0)}%`).join(', ')}`);
+      log(`  seed ${seed}: plan N=${N} success ${Object.keys(plans).map((n) => `${n} ${(100 * plans[n][N]).toFixed(0)}%`).join(', ')} (search ${Object.values(planCost).join(', ')})`);
     }
     return { seed, wallSec: (performance.now() - tStart) / 1000, r2: R, diag, mapperPerVariable: mapperAccuracy, exact, perVar, heldout, plans, oneStep, cwmCurve: curve, cwmParameters: model.numParameters(), textLogs, labelled: labelled.length, transitions: all.length };
   } finally {
