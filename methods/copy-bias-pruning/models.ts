@@ -44,8 +44,9 @@ export interface TrainLog {
   bestStep: number;
   bestLoss: number;
   bestAccuracy: number;
-  /** Held-out accuracy per family at the best check. */
+  /** Held-out accuracy and query loss per family at the best check. */
   accuracyByFamily: Record<Family, number>;
+  lossByFamily: Record<Family, number>;
   /**
    * The label-prior (unigram) baseline a model reaches without reading the prompt: held-out query
    * cross-entropy under the answer distribution of fresh training-mix episodes, the accuracy of always
@@ -55,24 +56,25 @@ export interface TrainLog {
   wallSec: number;
 }
 
-/** Held-out query loss and accuracy (mixed families) and accuracy per family. */
-export async function heldoutCheck(engine: Engine, model: TransformerLM, eps: readonly Episode[]): Promise<{ loss: number; accuracy: number; byFamily: Record<Family, number> }> {
+/** Held-out query loss and accuracy (mixed families), and both per family (where a loss plateau comes from). */
+export async function heldoutCheck(engine: Engine, model: TransformerLM, eps: readonly Episode[]): Promise<{ loss: number; accuracy: number; byFamily: Record<Family, number>; lossByFamily: Record<Family, number> }> {
   const b = packRows(eps.map((e) => encode(e)));
-  const [lossT, predT] = engine.noGrad(() =>
+  const [nllT, predT] = engine.noGrad(() =>
     engine.tidy(() => {
       const labels = labelLogitsAt(model.forward(inputsOf(engine, b)), b.last); // (B, 10)
       const gold = engine.tensor(Int32Array.from(eps.map((e) => e.answer)), [eps.length, 1], { dtype: 'i32' });
-      return [labels.logSoftmax(-1).gather(1, gold).mean().neg(), labels.argmax(-1)];
+      return [labels.logSoftmax(-1).gather(1, gold).neg(), labels.argmax(-1)]; // (B, 1) per-episode NLL
     }),
   );
-  const [loss, pred] = await Promise.all([lossT.item(), predT.data()]);
-  lossT.dispose();
+  const [nll, pred] = await Promise.all([nllT.data(), predT.data()]);
+  nllT.dispose();
   predT.dispose();
-  const byFamily = Object.fromEntries(FAMILIES.map((f) => {
-    const idx = eps.flatMap((e, i) => (e.family === f ? [i] : []));
-    return [f, idx.filter((i) => pred[i] === eps[i].answer).length / Math.max(1, idx.length)];
-  })) as Record<Family, number>;
-  return { loss, accuracy: eps.filter((e, i) => pred[i] === e.answer).length / eps.length, byFamily };
+  const meanOver = (idx: number[], f: (i: number) => number) => idx.reduce((a, i) => a + f(i), 0) / Math.max(1, idx.length);
+  const all = eps.map((_, i) => i);
+  const idxOf = (f: Family) => eps.flatMap((e, i) => (e.family === f ? [i] : []));
+  const byFamily = Object.fromEntries(FAMILIES.map((f) => [f, meanOver(idxOf(f), (i) => (pred[i] === eps[i].answer ? 1 : 0))])) as Record<Family, number>;
+  const lossByFamily = Object.fromEntries(FAMILIES.map((f) => [f, meanOver(idxOf(f), (i) => nll[i])])) as Record<Family, number>;
+  return { loss: meanOver(all, (i) => nll[i]), accuracy: meanOver(all, (i) => (pred[i] === eps[i].answer ? 1 : 0)), byFamily, lossByFamily };
 }
 
 /** Seed `seed`'s held-out episodes of the pretraining mixture (the checks early stopping watches). */
@@ -149,7 +151,7 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
         checks.set(step, h);
         curve.push({ step, trainLoss, loss: h.loss, accuracy: h.accuracy });
         log(`  seed ${seed} step ${String(step).padStart(5)}  train label loss ${trainLoss.toFixed(3)}  held-out query loss ${h.loss.toFixed(3)} (unigram ${unigram.loss.toFixed(3)})  accuracy ${(h.accuracy * 100).toFixed(1)}%  ` +
-          `${FAMILIES.map((f) => `${f} ${(h.byFamily[f] * 100).toFixed(0)}`).join(' ')}  (${((performance.now() - t0) / 1000).toFixed(0)}s)`);
+          `${FAMILIES.map((f) => `${f} ${(h.byFamily[f] * 100).toFixed(0)}% ${h.lossByFamily[f].toFixed(2)}`).join(' ')}  (${((performance.now() - t0) / 1000).toFixed(0)}s)`);
         return { heldout_loss: h.loss };
       },
       // Without patience the run goes to the cap; the best check's weights are kept either way.
@@ -162,7 +164,7 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
       model,
       info: {
         params: model.numParameters(), steps: r.steps, stepCap: p.steps, stoppedEarly: r.stoppedEarly, curve, bestStep,
-        bestLoss: at.loss, bestAccuracy: at.accuracy, accuracyByFamily: at.byFamily, unigram, wallSec: (performance.now() - t0) / 1000,
+        bestLoss: at.loss, bestAccuracy: at.accuracy, accuracyByFamily: at.byFamily, lossByFamily: at.lossByFamily, unigram, wallSec: (performance.now() - t0) / 1000,
       },
     };
   } catch (e) {
@@ -182,8 +184,8 @@ function lrSchedule(p: CopyBiasConfig['pretrain']) {
 
 /** Everything a pretrained model depends on: a different key trains it again. */
 function modelKey(c: CopyBiasConfig, seed: number): Record<string, unknown> {
-  // trainLog: the layout of the TrainLog stored beside the weights (3: best check's weights kept, cap and early stop).
-  return { data: 'copy-bias-episodes-v1', trainLog: 3, seed, model: c.model, pretrain: c.pretrain, vocab: VOCAB_SIZE, seqLen: SEQ_LEN };
+  // trainLog: the layout of the TrainLog stored beside the weights (4: per-family held-out loss added).
+  return { data: 'copy-bias-episodes-v1', trainLog: 4, seed, model: c.model, pretrain: c.pretrain, vocab: VOCAB_SIZE, seqLen: SEQ_LEN };
 }
 
 /** The checkpoint folder of seed `seed`'s model: `<cacheDir>/seed<S>-<CRC-32 of its key>`. */
