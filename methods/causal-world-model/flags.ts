@@ -1,6 +1,6 @@
 // `npm run method -- causal-world-model` flags: one row per key of CausalWorldModelConfig (config.ts),
 // defaults read from makeConfig.
-import { bool, int, list, num, oneOf, positiveInt as pos, positiveNum as rate, seedList as seedSpec, text, type FlagTable, type MethodFlags } from '../flags.js';
+import { bool, int, list, num, oneOf, positiveInt as pos, positiveNum as rate, seedList, text, type FlagTable, type MethodFlags } from '../flags.js';
 import { QUICK, makeConfig, type CausalWorldModelConfig } from './config.js';
 
 const nonNeg = num({ min: 0 });
@@ -8,7 +8,7 @@ const nonNeg = num({ min: 0 });
 export const summary = 'causal world model vs LM-only text world model (Gkountouras et al. 2025): N-step causal inference and MCTS planning on GridWorld-lite';
 
 export const TABLE: FlagTable<CausalWorldModelConfig> = {
-  seeds: { type: seedSpec, help: 'seeds 0..N-1, or A-B for seeds A..B (data, models and problems per seed)' },
+  seeds: { type: seedList, help: 'seeds 0..N-1, A-B or a list A,B (data, models and problems per seed)' },
   trainEpisodes: { type: pos, help: 'training episodes (unlabelled frames and action texts)' },
   testEpisodes: { type: pos, help: 'test episodes (causal inference windows, mapper accuracy)' },
   episodeSteps: { type: pos, help: 'steps per episode' },

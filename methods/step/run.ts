@@ -7,7 +7,7 @@
 // analysis reads the encoder's attention through the `weights` hooks (the fused kernel trains) and
 // masks the prefix attention of single heads (headKeyMask) to find the heads that look up rules.
 import { crossEntropy, type Engine, type Tensor } from '../../engine/index.js';
-import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, generateSeq2Seq, headKeyMask, spanF1, train as nnTrain } from '../../nn/index.js';
+import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, generateSeq2Seq, headKeyMask, spanF1, train } from '../../nn/index.js';
 import { mergeSeedReports } from '../merge.js';
 import { makeConfig, type StepConfig } from './config.js';
 import {
@@ -237,7 +237,7 @@ interface FitResult {
 }
 
 /**
- * Train `params` with nn's train() on batches from `set` (warmup, cosine to 10 % of the peak over
+ * Train `m` with `opt` through nn's train() on batches from `set` (warmup, cosine to 10 % of the peak over
  * `steps`). With `dev`: teacher-forced dev loss every `evalEvery` steps, early stopping after
  * `patience` evaluations without an improvement of more than `minDelta`, and the best step's weights
  * restored at the end.
@@ -251,7 +251,7 @@ async function fit(engine: Engine, m: StepModel, opt: AdamW, set: readonly Examp
   const curve: FitResult['curve'] = [];
   const devCurve: FitResult['devCurve'] = [];
   m.train(true);
-  const r = await nnTrain({
+  const r = await train({
     steps: o.steps,
     logEvery: o.logEvery,
     step: (step) => {
@@ -566,7 +566,13 @@ export function mergeReports(reports: readonly Report[]): Report {
 /** Per step, the mean loss over the curves that reach it. */
 function meanCurve(curves: { step: number; loss: number }[][]): { step: number; loss: number }[] {
   const at = new Map<number, number[]>();
-  for (const c of curves) for (const p of c) at.set(p.step, [...(at.get(p.step) ?? []), p.loss]);
+  for (const c of curves) {
+    for (const p of c) {
+      const losses = at.get(p.step);
+      if (losses) losses.push(p.loss);
+      else at.set(p.step, [p.loss]);
+    }
+  }
   return [...at.entries()].sort((a, b) => a[0] - b[0]).map(([step, ls]) => ({ step, loss: mean(ls) }));
 }
 
