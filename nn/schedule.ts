@@ -106,3 +106,100 @@ export class LRScheduler {
     for (const g of this.optimizer.paramGroups) g.lr = this.options.absolute ? v : g.initialLr * v;
   }
 }
+
+export interface PlateauOptions {
+  /** 'min': lower is better (a loss); 'max': higher is better (an accuracy). Default 'min'. */
+  mode?: 'min' | 'max';
+  /** Multiplier of each cut, in (0, 1). Default 0.1. */
+  factor?: number;
+  /** Evaluations without improvement tolerated: the cut comes at the (patience + 1)-th, as PyTorch. Default 10. */
+  patience?: number;
+  /** Smallest change that counts as an improvement. Default 1e-4. */
+  threshold?: number;
+  /** 'rel': relative to the best (best × (1 ∓ threshold)); 'abs': best ∓ threshold. Default 'rel'. */
+  thresholdMode?: 'rel' | 'abs';
+  /** Evaluations after a cut during which bad evaluations are not counted. Default 0. */
+  cooldown?: number;
+  /** Floor of the scale (PyTorch's min_lr as a fraction of the schedule). Default 0. */
+  minScale?: number;
+  /** Cuts smaller than this are skipped. Default 1e-8. */
+  eps?: number;
+}
+
+export interface PlateauState {
+  scale: number;
+  best: number;
+  numBadEvals: number;
+  cooldownCounter: number;
+}
+
+/**
+ * PyTorch's ReduceLROnPlateau, except that it scales a schedule instead of writing the optimizer's lr,
+ * so it composes with warmup (or any schedule):
+ *   const plateau = new ReduceLROnPlateau({ factor: 0.3, patience: 1 });
+ *   const sched = new LRScheduler(opt, plateau.schedule(constantSchedule({ warmupSteps: 30 })));
+ *   train({ ..., onEval: (_s, m) => { plateau.step(m.dev_loss); } });
+ * A cut takes effect at the LRScheduler's next step().
+ */
+export class ReduceLROnPlateau {
+  /** Product of the cuts so far: the multiplier `schedule()` applies. */
+  scale = 1;
+  /** Best metric seen (±Infinity before the first step). */
+  best: number;
+  numBadEvals = 0;
+  cooldownCounter = 0;
+  private readonly o: Required<PlateauOptions>;
+
+  constructor(options: PlateauOptions = {}) {
+    const o = options;
+    this.o = { mode: o.mode ?? 'min', factor: o.factor ?? 0.1, patience: o.patience ?? 10, threshold: o.threshold ?? 1e-4, thresholdMode: o.thresholdMode ?? 'rel', cooldown: o.cooldown ?? 0, minScale: o.minScale ?? 0, eps: o.eps ?? 1e-8 };
+    const { mode, factor, patience, threshold, thresholdMode, cooldown, minScale } = this.o;
+    if (mode !== 'min' && mode !== 'max') throw new RangeError(`ReduceLROnPlateau: mode must be 'min' or 'max', got ${mode}`);
+    if (!(factor > 0 && factor < 1)) throw new RangeError(`ReduceLROnPlateau: factor must be in (0, 1), got ${factor}`);
+    if (!(Number.isInteger(patience) && patience >= 0)) throw new RangeError(`ReduceLROnPlateau: patience must be an integer >= 0, got ${patience}`);
+    if (!(threshold >= 0)) throw new RangeError(`ReduceLROnPlateau: threshold must be >= 0, got ${threshold}`);
+    if (thresholdMode !== 'rel' && thresholdMode !== 'abs') throw new RangeError(`ReduceLROnPlateau: thresholdMode must be 'rel' or 'abs', got ${thresholdMode}`);
+    if (!(Number.isInteger(cooldown) && cooldown >= 0)) throw new RangeError(`ReduceLROnPlateau: cooldown must be an integer >= 0, got ${cooldown}`);
+    if (!(minScale >= 0 && minScale <= 1)) throw new RangeError(`ReduceLROnPlateau: minScale must be in [0, 1], got ${minScale}`);
+    this.best = mode === 'min' ? Infinity : -Infinity;
+  }
+
+  /** Record one evaluation's metric; returns true when this call cut the scale. */
+  step(metric: number): boolean {
+    if (this.isBetter(metric)) {
+      this.best = metric;
+      this.numBadEvals = 0;
+    } else this.numBadEvals++;
+    if (this.cooldownCounter > 0) {
+      this.cooldownCounter--;
+      this.numBadEvals = 0;
+    }
+    if (this.numBadEvals <= this.o.patience) return false;
+    this.cooldownCounter = this.o.cooldown;
+    this.numBadEvals = 0;
+    const cut = Math.max(this.scale * this.o.factor, this.o.minScale);
+    if (this.scale - cut <= this.o.eps) return false;
+    this.scale = cut;
+    return true;
+  }
+
+  /** `base` times the cuts so far, for LRScheduler. */
+  schedule(base: Schedule = () => 1): Schedule {
+    return (step) => base(step) * this.scale;
+  }
+
+  stateDict(): PlateauState {
+    return { scale: this.scale, best: this.best, numBadEvals: this.numBadEvals, cooldownCounter: this.cooldownCounter };
+  }
+
+  loadStateDict(s: PlateauState): void {
+    ({ scale: this.scale, best: this.best, numBadEvals: this.numBadEvals, cooldownCounter: this.cooldownCounter } = s);
+  }
+
+  private isBetter(a: number): boolean {
+    const { mode, threshold, thresholdMode } = this.o;
+    const best = this.best;
+    if (mode === 'min') return thresholdMode === 'rel' ? a < best * (1 - threshold) : a < best - threshold;
+    return thresholdMode === 'rel' ? a > best * (1 + threshold) : a > best + threshold;
+  }
+}

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { adamwStep_, foreachSumOfSquares, sgdStep_, type Engine, type KernelCall, type Tensor } from '../engine/index.js';
 import {
-  AdamW, SGD, Linear, LRScheduler, Module, clipGradNorm, constantSchedule, cosineSchedule, linearSchedule,
+  AdamW, SGD, Linear, LRScheduler, Module, ReduceLROnPlateau, clipGradNorm, constantSchedule, cosineSchedule, linearSchedule,
   type OptimizerStateDict,
 } from '../nn/index.js';
 import { assertClose, assertEqualArrays } from './helpers/compare.js';
@@ -344,6 +344,56 @@ describe('optim', function () {
       expect(abs.getLastLr()).to.deep.equal([5e-4, 5e-4]);
       opt.dispose();
       disposeAll(ps);
+    });
+    describe('ReduceLROnPlateau (PyTorch semantics, as a schedule multiplier)', function () {
+      const run = (p: ReduceLROnPlateau, metrics: number[]) => metrics.map((m) => (p.step(m), p.scale));
+
+      it("'min', relative threshold: a cut after patience + 1 evaluations without a relative improvement", function () {
+        const p = new ReduceLROnPlateau({ factor: 0.5, patience: 1, threshold: 0.1 });
+        // 0.95 and 0.92 are not below 1.0 × 0.9: two bad evaluations > patience 1, so the third call cuts.
+        // 0.85 < 0.92... no: best stays 1.0 until an improvement; 0.85 < 0.9 is one. Then 0.8 is not < 0.765.
+        expect(run(p, [1.0, 0.95, 0.92, 0.85, 0.8, 0.79, 0.7])).to.deep.equal([1, 1, 0.5, 0.5, 0.5, 0.25, 0.25]);
+        expect(p.best).to.equal(0.7);
+      });
+
+      it("'max', absolute threshold, cooldown, and the minScale floor", function () {
+        const p = new ReduceLROnPlateau({ mode: 'max', factor: 0.1, patience: 0, threshold: 0.05, thresholdMode: 'abs', cooldown: 1, minScale: 0.02 });
+        // 0.5 best; 0.54 is not > 0.55: cut (patience 0); the next bad evaluation is forgiven by the cooldown; the one
+        // after cuts to the floor 0.02 (not 0.01); at the floor a due cut changes nothing and step() returns false.
+        expect(run(p, [0.5, 0.54, 0.54, 0.54, 0.6, 0.6])).to.deep.equal([1, 0.1, 0.1, 0.02, 0.02, 0.02]);
+        expect(p.step(0.6)).to.equal(false);
+        expect(p.step(0.7)).to.equal(false);
+        expect(p.best).to.equal(0.7);
+      });
+
+      it('composes with warmup through LRScheduler, and its state round-trips', function () {
+        const ps = [param([2], 43)];
+        const opt = new AdamW(ps, { lr: 1e-2 });
+        const plateau = new ReduceLROnPlateau({ factor: 0.3, patience: 0 });
+        const sched = new LRScheduler(opt, plateau.schedule(constantSchedule({ warmupSteps: 4 })));
+        for (let k = 0; k < 4; k++) sched.step();
+        expect(sched.getLastLr()[0]).to.be.closeTo(1e-2, 1e-15);
+        plateau.step(2.0);
+        expect(plateau.step(2.5), 'a worse metric with patience 0 cuts').to.equal(true);
+        expect(sched.getLastLr()[0], 'the cut waits for the next scheduler step').to.be.closeTo(1e-2, 1e-15);
+        sched.step();
+        expect(sched.getLastLr()[0]).to.be.closeTo(3e-3, 1e-15);
+        const copy = new ReduceLROnPlateau({ factor: 0.3, patience: 0 });
+        copy.loadStateDict(JSON.parse(JSON.stringify(plateau.stateDict())));
+        expect(copy.stateDict()).to.deep.equal(plateau.stateDict());
+        expect([copy.step(2.4), plateau.step(2.4)]).to.deep.equal([true, true]);
+        opt.dispose();
+        disposeAll(ps);
+      });
+
+      it('refuses bad options, naming the option', function () {
+        expect(() => new ReduceLROnPlateau({ factor: 1 })).to.throw(/ReduceLROnPlateau: factor/);
+        expect(() => new ReduceLROnPlateau({ patience: 1.5 })).to.throw(/ReduceLROnPlateau: patience/);
+        expect(() => new ReduceLROnPlateau({ mode: 'up' as 'min' })).to.throw(/ReduceLROnPlateau: mode/);
+        expect(() => new ReduceLROnPlateau({ threshold: -1 })).to.throw(/ReduceLROnPlateau: threshold/);
+        expect(() => new ReduceLROnPlateau({ cooldown: -1 })).to.throw(/ReduceLROnPlateau: cooldown/);
+        expect(() => new ReduceLROnPlateau({ minScale: 2 })).to.throw(/ReduceLROnPlateau: minScale/);
+      });
     });
   });
 
