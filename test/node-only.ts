@@ -1,5 +1,6 @@
 // Suites that need Node APIs (files, processes, the webgpu package).
 import './harness.node.test.js';
+import './dawn-polling.node.test.js';
 import './checkpoint.node.test.js';
 import './safetensors.node.test.js';
 import './trainer.node.test.js';

@@ -1,5 +1,5 @@
 // kiln/nn/node: the Node adapters of kiln/nn (the only place in nn/ that imports node:* and Node-only packages).
-export { dawnGPU } from './gpu.js';
+export { dawnGPU, dawnPolling, setDawnPolling, type DawnPolling } from './gpu.js';
 export { MissingPeerError } from './peers.js';
 export { nodeIO, writeFileAtomic, jsonlSink } from './fs.js';
 export { terminalProgress, type TerminalProgressOptions } from './progress.js';
