@@ -25,10 +25,24 @@ export interface PretrainConfig {
   batchSize: number;
   lr: number;
   warmupSteps: number;
-  /** After warmup: cosine decay to 0.1x lr at the step cap, or constant lr. */
-  schedule: 'cosine' | 'constant';
+  /**
+   * After warmup: cosine decay to 0.1x lr at the step cap, constant lr, or 'plateau': constant lr cut by
+   * plateauFactor whenever the held-out loss stops improving (nn's ReduceLROnPlateau), so the rate anneals
+   * when the loss says so rather than at a fixed cap, and early stopping can end the run.
+   */
+  schedule: 'cosine' | 'constant' | 'plateau';
+  /** 'plateau' only: the factor of each cut, and the checks without improvement it waits for (PyTorch's patience). */
+  plateauFactor: number;
+  plateauPatience: number;
   /** Held-out checks without improvement before training stops (0: run to the cap); the best check's weights are kept either way. */
   patience: number;
+  /** A check improves only when the held-out loss falls by more than this (nats): early stopping's and the plateau cuts' threshold. */
+  minDelta: number;
+  /**
+   * Weight of a LOOKUP episode's query token in the training loss, against 1 for every other label token.
+   * A LOOKUP episode trains one token and the others five, so at weight 1 LOOKUP gets ~10 % of the loss.
+   */
+  lookupLossWeight: number;
   weightDecay: number;
   /** Share of F5 LOOKUP episodes (genuine copying). */
   lookupShare: number;
@@ -78,7 +92,7 @@ export interface CopyBiasConfig {
 export const DEFAULTS: CopyBiasConfig = {
   seeds: [0, 1, 2],
   model: { dModel: 64, nLayers: 3, nHeads: 4, dFF: 256, positions: 'rotary' },
-  pretrain: { steps: 600, batchSize: 32, lr: 5e-3, warmupSteps: 30, schedule: 'cosine', patience: 3, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 50, heldout: 400 },
+  pretrain: { steps: 600, batchSize: 32, lr: 5e-3, warmupSteps: 30, schedule: 'cosine', plateauFactor: 0.3, plateauPatience: 1, patience: 3, minDelta: 0, lookupLossWeight: 1, weightDecay: 0.01, lookupShare: 0.35, constantShare: 0.05, evalEvery: 50, heldout: 400 },
   probe: { nIG: 24, nDev: 48, nTest: 100 },
   ig: { steps: 16, promptsPerBatch: 24 },
   prune: { ks: [4, 8, 16, 32], scopes: ['global', 'perLayer'], randomDraws: 2, curve: true },
@@ -122,7 +136,11 @@ export function makeConfig(...overrides: Partial<CopyBiasConfig>[]): CopyBiasCon
   if (!c.seeds.length) throw new RangeError('copy-bias-pruning: at least one seed');
   if (c.model.dModel % c.model.nHeads !== 0) throw new RangeError(`copy-bias-pruning: dModel ${c.model.dModel} is not divisible by nHeads ${c.model.nHeads}`);
   for (const [k, v] of Object.entries(c.probe)) posInt(`probe.${k}`, v);
-  if (!['cosine', 'constant'].includes(c.pretrain.schedule)) throw new RangeError(`copy-bias-pruning: pretrain.schedule must be 'cosine' or 'constant', got ${c.pretrain.schedule}`);
+  if (!['cosine', 'constant', 'plateau'].includes(c.pretrain.schedule)) throw new RangeError(`copy-bias-pruning: pretrain.schedule must be 'cosine', 'constant' or 'plateau', got ${c.pretrain.schedule}`);
+  if (!(c.pretrain.plateauFactor > 0 && c.pretrain.plateauFactor < 1)) throw new RangeError(`copy-bias-pruning: pretrain.plateauFactor must be in (0, 1), got ${c.pretrain.plateauFactor}`);
+  if (!(Number.isInteger(c.pretrain.plateauPatience) && c.pretrain.plateauPatience >= 0)) throw new RangeError(`copy-bias-pruning: pretrain.plateauPatience must be a non-negative integer, got ${c.pretrain.plateauPatience}`);
+  if (!(c.pretrain.minDelta >= 0)) throw new RangeError(`copy-bias-pruning: pretrain.minDelta must be >= 0, got ${c.pretrain.minDelta}`);
+  if (!(c.pretrain.lookupLossWeight > 0)) throw new RangeError(`copy-bias-pruning: pretrain.lookupLossWeight must be > 0, got ${c.pretrain.lookupLossWeight}`);
   if (!(Number.isInteger(c.pretrain.patience) && c.pretrain.patience >= 0)) throw new RangeError(`copy-bias-pruning: pretrain.patience must be a non-negative integer, got ${c.pretrain.patience}`);
   posInt('ig.steps', c.ig.steps);
   posInt('ig.promptsPerBatch', c.ig.promptsPerBatch);

@@ -3,12 +3,12 @@
 // row's query "→" (a right-padded batch, so per-row positions).
 import type { Engine, Tensor } from '../../engine/index.js';
 import {
-  AdamW, LRScheduler, SeededRng, TransformerLM, clipGradNorm, constantSchedule, cosineSchedule, crc32, train, latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointIO,
+  AdamW, LRScheduler, ReduceLROnPlateau, SeededRng, TransformerLM, clipGradNorm, constantSchedule, cosineSchedule, crc32, train, latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointIO,
 } from '../../nn/index.js';
 import { selectPositions } from '../../nn/index.js';
 import type { CopyBiasConfig } from './config.js';
 import {
-  FAMILIES, NUM_LABELS, SEQ_LEN, VOCAB_SIZE, encode, episode, packRows, pickFamily, trainBatch, type Episode, type Family, type FamilyMix, type HostBatch,
+  FAMILIES, NUM_LABELS, SEQ_LEN, VOCAB_SIZE, encode, episode, lossWeights, packRows, pickFamily, trainBatch, type Episode, type Family, type FamilyMix, type HostBatch,
 } from './tasks.js';
 
 export function newModel(engine: Engine, c: CopyBiasConfig): TransformerLM {
@@ -39,7 +39,7 @@ export interface TrainLog {
   stepCap: number;
   stoppedEarly: boolean;
   /** Held-out query-label cross-entropy (nats; ln 10 = 2.303 is the uniform label baseline, `unigram` the label prior's) and accuracy per check. */
-  curve: { step: number; trainLoss: number; loss: number; accuracy: number }[];
+  curve: { step: number; trainLoss: number; loss: number; accuracy: number; lrScale: number }[];
   /** Check with the lowest held-out loss: its step, loss and accuracy (the model keeps that check's weights). */
   bestStep: number;
   bestLoss: number;
@@ -119,7 +119,9 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
   log(`  seed ${seed}: unigram (label-prior) baseline: held-out query loss ${unigram.loss.toFixed(3)}, accuracy ${(unigram.accuracy * 100).toFixed(1)}%`);
   const params = model.parameters();
   const opt = new AdamW(params, { lr: p.lr, weightDecay: p.weightDecay, betas: [0.9, 0.98] });
-  const sched = new LRScheduler(opt, lrSchedule(p));
+  // 'plateau': cuts by plateauFactor after plateauPatience + 1 checks without a minDelta improvement.
+  const plateau = p.schedule === 'plateau' ? new ReduceLROnPlateau({ factor: p.plateauFactor, patience: p.plateauPatience, threshold: p.minDelta, thresholdMode: 'abs' }) : null;
+  const sched = new LRScheduler(opt, plateau ? plateau.schedule(lrSchedule(p)) : lrSchedule(p));
   const curve: TrainLog['curve'] = [];
   const checks = new Map<number, Awaited<ReturnType<typeof heldoutCheck>>>();
   let trainLoss = NaN;
@@ -133,7 +135,7 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
         const loss = engine.tidy(() => {
           const y = engine.tensor(b.targets, [b.rows, b.T], { dtype: 'i32' });
           opt.zeroGrad();
-          const l = model.loss(inputsOf(engine, b), y);
+          const l = p.lookupLossWeight === 1 ? model.loss(inputsOf(engine, b), y) : weightedLoss(engine, model, b, y, p.lookupLossWeight);
           l.backward();
           clipGradNorm(params, 1).dispose();
           opt.step();
@@ -149,13 +151,16 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
       evaluate: async (step) => {
         const h = await heldoutCheck(engine, model, held);
         checks.set(step, h);
-        curve.push({ step, trainLoss, loss: h.loss, accuracy: h.accuracy });
+        curve.push({ step, trainLoss, loss: h.loss, accuracy: h.accuracy, lrScale: plateau?.scale ?? 1 });
         log(`  seed ${seed} step ${String(step).padStart(5)}  train label loss ${trainLoss.toFixed(3)}  held-out query loss ${h.loss.toFixed(3)} (unigram ${unigram.loss.toFixed(3)})  accuracy ${(h.accuracy * 100).toFixed(1)}%  ` +
           `${FAMILIES.map((f) => `${f} ${(h.byFamily[f] * 100).toFixed(0)}% ${h.lossByFamily[f].toFixed(2)}`).join(' ')}  (${((performance.now() - t0) / 1000).toFixed(0)}s)`);
         return { heldout_loss: h.loss };
       },
+      onEval: (step, metrics) => {
+        if (plateau?.step(metrics.heldout_loss)) log(`  seed ${seed} step ${step}: held-out plateau, lr cut to ${plateau.scale.toPrecision(3)}x`);
+      },
       // Without patience the run goes to the cap; the best check's weights are kept either way.
-      earlyStopping: { metric: 'heldout_loss', patience: p.patience > 0 ? p.patience : Infinity, mode: 'min', restoreBest: params },
+      earlyStopping: { metric: 'heldout_loss', patience: p.patience > 0 ? p.patience : Infinity, minDelta: p.minDelta, mode: 'min', restoreBest: params },
     });
     const bestStep = r.best!.step;
     const at = checks.get(bestStep)!;
@@ -175,17 +180,24 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
   }
 }
 
-/** The pretraining learning-rate multiplier: linear warmup, then cosine to 0.1x at the step cap, or constant. */
+/** Label cross-entropy with a LOOKUP query token weighted by lookupWeight: Σ w·nll / Σ w. */
+function weightedLoss(engine: Engine, model: TransformerLM, b: ReturnType<typeof trainBatch>, y: Tensor, lookupWeight: number): Tensor {
+  const w = lossWeights(b, lookupWeight);
+  const total = w.reduce((a, v) => a + v, 0);
+  return model.loss(inputsOf(engine, b), y, { reduction: 'none' }).mul(engine.tensor(w, [b.rows, b.T])).sum().div(total);
+}
+
+/** The pretraining learning-rate multiplier before plateau cuts: linear warmup, then cosine to 0.1x at the step cap, or constant. */
 function lrSchedule(p: CopyBiasConfig['pretrain']) {
-  return p.schedule === 'constant'
+  return p.schedule !== 'cosine'
     ? constantSchedule({ warmupSteps: p.warmupSteps })
     : cosineSchedule({ warmupSteps: p.warmupSteps, totalSteps: p.steps, minLr: 0.1 });
 }
 
 /** Everything a pretrained model depends on: a different key trains it again. */
 function modelKey(c: CopyBiasConfig, seed: number): Record<string, unknown> {
-  // trainLog: the layout of the TrainLog stored beside the weights (4: per-family held-out loss added).
-  return { data: 'copy-bias-episodes-v1', trainLog: 4, seed, model: c.model, pretrain: c.pretrain, vocab: VOCAB_SIZE, seqLen: SEQ_LEN };
+  // trainLog: the layout of the TrainLog stored beside the weights (5: the lr scale per check added).
+  return { data: 'copy-bias-episodes-v1', trainLog: 5, seed, model: c.model, pretrain: c.pretrain, vocab: VOCAB_SIZE, seqLen: SEQ_LEN };
 }
 
 /** The checkpoint folder of seed `seed`'s model: `<cacheDir>/seed<S>-<CRC-32 of its key>`. */

@@ -151,10 +151,18 @@ export function packRows(rows: readonly { tokens: number[]; targets?: number[] }
   return { rows: rows.length, T, inputs, targets, last };
 }
 
-/** A pretraining batch: lookup episodes train only the query (their demonstration labels are arbitrary). */
-export function trainBatch(rng: SeededRng, batchSize: number, mix: FamilyMix): HostBatch {
-  return packRows(Array.from({ length: batchSize }, () => {
-    const e = episode(rng, pickFamily(rng, mix));
-    return encode(e, e.family !== 'lookup');
-  }));
+/** A pretraining batch: lookup episodes train only the query (their demonstration labels are arbitrary). `families` gives each row's family. */
+export function trainBatch(rng: SeededRng, batchSize: number, mix: FamilyMix): HostBatch & { families: Family[] } {
+  const eps = Array.from({ length: batchSize }, () => episode(rng, pickFamily(rng, mix)));
+  return { ...packRows(eps.map((e) => encode(e, e.family !== 'lookup'))), families: eps.map((e) => e.family) };
+}
+
+/**
+ * Per-token loss weights (rows, T) of a training batch: `lookupWeight` on a LOOKUP row's label token, 1 on
+ * every other label token, 0 where the target is IGNORE.
+ */
+export function lossWeights(b: HostBatch & { families: Family[] }, lookupWeight: number): Float32Array {
+  const w = new Float32Array(b.rows * b.T);
+  for (let i = 0; i < w.length; i++) if (b.targets[i] !== IGNORE) w[i] = b.families[Math.floor(i / b.T)] === 'lookup' ? lookupWeight : 1;
+  return w;
 }
