@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../engine/index.js';
 import { QUICK, makeConfig } from '../methods/copy-bias-pruning/config.js';
-import { cachedModel, heldoutCheck, heldoutEpisodes, modelCacheDir, pretrain, unigramBaseline } from '../methods/copy-bias-pruning/models.js';
+import { cachedModel, heldoutCheck, heldoutEpisodes, inputsOf, modelCacheDir, pretrain, unigramBaseline, weightedLoss } from '../methods/copy-bias-pruning/models.js';
 import { copyPreference, copyingScores, prune, randomNeuronsLike, topNeurons } from '../methods/copy-bias-pruning/neurons.js';
 import { writeArtifacts } from '../methods/copy-bias-pruning/plots.js';
 import { TASKS, run, type Report } from '../methods/copy-bias-pruning/run.js';
 import {
-  ARROW, BOS, COMMA, IGNORE, LETTER0, MAX_LEN, MAX_SHOTS, SEQ_LEN, apply, copyBiasedEpisode, encode, episode, goldNotInDemos, pickFamily, trainBatch, type Episode,
+  ARROW, BOS, COMMA, IGNORE, LETTER0, MAX_LEN, MAX_SHOTS, SEQ_LEN, apply, copyBiasedEpisode, encode, episode, goldNotInDemos, lossWeights, pickFamily, trainBatch, type Episode,
 } from '../methods/copy-bias-pruning/tasks.js';
-import { SeededRng, TransformerLM, captureActivation } from '../nn/index.js';
+import { ReduceLROnPlateau, SeededRng, TransformerLM, captureActivation } from '../nn/index.js';
 import { nodeIO } from '../nn/node/index.js';
 import { assertClose } from './helpers/compare.js';
 import { gpuEngine } from './helpers/gpu.js';
@@ -71,9 +71,13 @@ describe('method copy-bias-pruning', function () {
       const labelled = [...row].filter((t) => t !== IGNORE).length;
       expect(labelled === 1 || labelled === 5, `row ${r}: ${labelled} labels`).to.equal(true);
       if (labelled === 1) lookups++;
+      expect(labelled === 1, `row ${r}`).to.equal(b.families[r] === 'lookup');
       expect(row[b.last[r]]).to.not.equal(IGNORE);
     }
     expect(lookups).to.be.within(20, 44);
+    // Loss weights: 0 off the label tokens, 3 on a lookup row's query, 1 on every other label.
+    const w = lossWeights(b, 3);
+    for (let i = 0; i < w.length; i++) expect(w[i], `position ${i}`).to.equal(b.targets[i] === IGNORE ? 0 : b.families[Math.floor(i / b.T)] === 'lookup' ? 3 : 1);
   });
 
   it('copy preference F = log Σ_{demo labels} p − log p(gold), against a float64 softmax', async function () {
@@ -187,6 +191,54 @@ describe('method copy-bias-pruning', function () {
     } finally {
       model.dispose();
     }
+  });
+
+  it('the LOOKUP-weighted training loss is (Σ other NLL + w Σ lookup NLL) / (n other + w n lookup), from per-family sums', async function () {
+    engine.manualSeed(3);
+    const model = new TransformerLM(engine, { vocabSize: 30, dModel: 16, nLayers: 1, nHeads: 2, dFF: 16, positions: 'rotary', maxSeqLen: SEQ_LEN, dropout: 0 });
+    const b = trainBatch(new SeededRng(4), 12, { lookup: 0.5, constant: 0 });
+    try {
+      // Reference: the summed NLL of the lookup rows' labels and of the others', each with the rest ignored.
+      const sumOver = async (keep: (r: number) => boolean) => {
+        const t = b.targets.map((v, i) => (keep(Math.floor(i / b.T)) ? v : IGNORE));
+        const l = engine.noGrad(() => engine.tidy(() => model.loss(inputsOf(engine, b), engine.tensor(t, [b.rows, b.T], { dtype: 'i32' }), { reduction: 'sum' })));
+        const v = (await l.data())[0];
+        l.dispose();
+        return { sum: v, n: t.filter((v) => v !== IGNORE).length };
+      };
+      const lk = await sumOver((r) => b.families[r] === 'lookup');
+      const other = await sumOver((r) => b.families[r] !== 'lookup');
+      expect(lk.n).to.be.greaterThan(0);
+      const wl = 4;
+      const got = engine.noGrad(() => engine.tidy(() => weightedLoss(engine, model, b, engine.tensor(b.targets, [b.rows, b.T], { dtype: 'i32' }), wl)));
+      assertClose(await got.data(), [(other.sum + wl * lk.sum) / (other.n + wl * lk.n)], { rtol: 1e-5, atol: 1e-6 });
+      got.dispose();
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('the plateau schedule cuts the lr scale by plateauFactor exactly when ReduceLROnPlateau, fed the held-out losses, does', async function () {
+    // lr 0.3 on a tiny model stalls soon, so there are cuts; early stopping ends the run after 3 checks without improvement.
+    const c = makeConfig({ model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 16, positions: 'rotary' }, pretrain: { ...QUICK.pretrain!, steps: 90, batchSize: 4, lr: 0.3, warmupSteps: 0, schedule: 'plateau', plateauFactor: 0.5, plateauPatience: 0, patience: 3, minDelta: 0.001, evalEvery: 3, heldout: 16 }, prune: { ...QUICK.prune!, ks: [4] } });
+    const { model, info } = await pretrain(engine, c, 0, () => {});
+    model.dispose();
+    // Reference, by hand: with patience 0, every check that fails to beat the best by minDelta halves the
+    // scale; a check's lrScale is the one its preceding steps ran at (before its own cut).
+    let best = Infinity;
+    let scale = 1;
+    const expected = info.curve.map((p) => {
+      const before = scale;
+      if (p.loss < best - 0.001) best = p.loss;
+      else scale *= 0.5;
+      return before;
+    });
+    const scales = info.curve.map((p) => p.lrScale);
+    expect(scales, `held-out losses ${info.curve.map((p) => p.loss.toFixed(3)).join(' ')}`).to.deep.equal(expected);
+    expect(Math.min(...scales)).to.be.lessThan(1);
+    // The same rule as nn's class (whose own tests derive its cut sequences by hand).
+    const plateau = new ReduceLROnPlateau({ factor: 0.5, patience: 0, threshold: 0.001, thresholdMode: 'abs' });
+    expect(info.curve.map((p) => { const before = plateau.scale; plateau.step(p.loss); return before; })).to.deep.equal(expected);
   });
 
   it('prune zeroes the chosen FFN units at every position and leaves the rest bit for bit', async function () {

@@ -39,7 +39,7 @@ export interface TrainLog {
   stepCap: number;
   stoppedEarly: boolean;
   /** Held-out query-label cross-entropy (nats; ln 10 = 2.303 is the uniform label baseline, `unigram` the label prior's) and accuracy per check. */
-  curve: { step: number; trainLoss: number; loss: number; accuracy: number; lrScale: number }[];
+  curve: { step: number; trainLoss: number; loss: number; accuracy: number; lrScale: number }[]; // lrScale: the plateau scale the steps before the check ran at
   /** Check with the lowest held-out loss: its step, loss and accuracy (the model keeps that check's weights). */
   bestStep: number;
   bestLoss: number;
@@ -181,7 +181,7 @@ export async function pretrain(engine: Engine, c: CopyBiasConfig, seed: number, 
 }
 
 /** Label cross-entropy with a LOOKUP query token weighted by lookupWeight: Σ w·nll / Σ w. */
-function weightedLoss(engine: Engine, model: TransformerLM, b: ReturnType<typeof trainBatch>, y: Tensor, lookupWeight: number): Tensor {
+export function weightedLoss(engine: Engine, model: TransformerLM, b: ReturnType<typeof trainBatch>, y: Tensor, lookupWeight: number): Tensor {
   const w = lossWeights(b, lookupWeight);
   const total = w.reduce((a, v) => a + v, 0);
   return model.loss(inputsOf(engine, b), y, { reduction: 'none' }).mul(engine.tensor(w, [b.rows, b.T])).sum().div(total);
