@@ -89,11 +89,14 @@ export function pretrainSpec(report: Report): Record<string, unknown> {
   const unigram = report.models.reduce((a, m) => a + m.unigram.loss, 0) / report.models.length;
   const rules = [{ level: 'label prior (unigram, seed mean)', loss: unigram }, { level: 'uniform (ln 10)', loss: Math.log(10) }];
   const bests = report.models.map((m, i) => ({ step: m.bestStep, loss: m.bestLoss, seed: `seed ${report.config.seeds[i]}` }));
+  // Plateau cuts: the checks after which the lr scale fell (older cached logs have no lrScale).
+  const cuts = report.models.flatMap((m, i) => m.curve.slice(0, -1).flatMap((q, j) => ((m.curve[j + 1].lrScale ?? 1) < (q.lrScale ?? 1) ? [{ step: q.step, loss: q.loss, seed: `seed ${report.config.seeds[i]}` }] : [])));
   const p = report.config.pretrain;
+  const schedule = p.schedule === 'plateau' ? `constant lr cut ×${p.plateauFactor} on held-out plateaus (crosses)` : `${p.schedule} lr`;
   return {
     $schema: SCHEMA,
     title: { text: 'pretraining: held-out query loss', subtitle: [
-      `cap ${p.steps} steps × ${p.batchSize} episodes (${p.schedule} lr${p.patience ? `, early stop after ${p.patience} checks without improvement` : ''}); cross-entropy of the query label (nats)`,
+      `cap ${p.steps} steps × ${p.batchSize} episodes (${schedule}${p.patience ? `, early stop after ${p.patience} checks without improvement` : ''}); cross-entropy of the query label (nats)`,
       `ringed: the best check, whose weights the model keeps (best step ${report.models.map((m) => m.bestStep).join(' / ')})`,
     ] },
     background: 'white',
@@ -103,6 +106,7 @@ export function pretrainSpec(report: Report): Record<string, unknown> {
     layer: [
       { data: { values }, mark: { type: 'line', point: true }, encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'loss', type: 'quantitative', scale: { zero: false }, title: 'held-out query loss (nats)' }, color: { field: 'seed', type: 'nominal', title: null, scale: { scheme: 'tableau10' } } } },
       { data: { values: bests }, mark: { type: 'point', size: 160, strokeWidth: 2, filled: false }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative' }, color: { field: 'seed', type: 'nominal' } } },
+      { data: { values: cuts }, mark: { type: 'point', shape: 'cross', size: 120, filled: true }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative' }, color: { field: 'seed', type: 'nominal' } } },
       { data: { values: rules }, mark: { type: 'rule', strokeDash: [4, 3], color: 'grey' }, encoding: { y: { field: 'loss', type: 'quantitative' } } },
       { data: { values: rules }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'grey' }, encoding: { x: { datum: 0 }, y: { field: 'loss', type: 'quantitative' }, text: { field: 'level' } } },
     ],

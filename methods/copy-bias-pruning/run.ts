@@ -73,6 +73,8 @@ export interface Report {
     bestStep: Stat;
     stoppedEarly: boolean[];
     heldoutLoss: Stat;
+    /** The LOOKUP episodes' part of it (uniform: ln 10): whether genuine copying was learnt. */
+    heldoutLookupLoss: Stat;
     labelPriorLoss: Stat;
     uniformLoss: number;
     heldoutAccuracy: Stat;
@@ -452,6 +454,7 @@ export async function run(engine: Engine, config: Partial<CopyBiasConfig> = {}, 
       bestStep: stat(rs.map((r) => r.model.bestStep)),
       stoppedEarly: rs.map((r) => r.model.stoppedEarly),
       heldoutLoss: stat(rs.map((r) => r.model.bestLoss)),
+      heldoutLookupLoss: stat(rs.map((r) => r.model.lossByFamily.lookup)),
       labelPriorLoss: stat(rs.map((r) => r.model.unigram.loss)),
       uniformLoss: Math.log(NUM_LABELS),
       heldoutAccuracy: stat(rs.map((r) => r.model.bestAccuracy)),
