@@ -21,8 +21,12 @@ export interface StepConfig {
     sentences: number;
     steps: number;
     batch: number;
+    /** Peak lr, held constant after the warmup until the plateau cuts it. */
     lr: number;
     warmupSteps: number;
+    /** ReduceLROnPlateau on the dev loss: multiply the lr by this after `plateauPatience` evaluations without improvement. */
+    plateauFactor: number;
+    plateauPatience: number;
     /** Absent labels added to each STEP description (0..this many). */
     maxDistractors: number;
     /** Unseen-sentence dev set (loss, exact match, attention analysis). */
@@ -67,7 +71,7 @@ export const DEFAULTS: StepConfig = {
   nValues: [100],
   model: { dModel: 64, nHeads: 4, dFF: 128, nEncoderLayers: 2, nDecoderLayers: 2, positions: 'rotary', sharedEmbeddings: true },
   grammar: {},
-  pretrain: { sentences: 12000, steps: 800, batch: 32, lr: 5e-3, warmupSteps: 40, maxDistractors: 2, devSentences: 150, logEvery: 50, evalEvery: 100, patience: 3, minDelta: 0, weightDecay: 0, bucket: 0 },
+  pretrain: { sentences: 12000, steps: 800, batch: 32, lr: 5e-3, warmupSteps: 40, plateauFactor: 0.3, plateauPatience: 1, maxDistractors: 2, devSentences: 150, logEvery: 50, evalEvery: 100, patience: 3, minDelta: 0, weightDecay: 0, bucket: 0 },
   finetune: { steps: 100, batch: 16, lr: 1e-3, prefixLr: 1e-2, testSize: 150, generalisationSize: 100, trainMaxDepth: 1 },
   maxTgt: 48,
   ablation: { heads: 2, randomDraws: 4, devExamples: 100 },
@@ -107,6 +111,8 @@ export function makeConfig(...overrides: Partial<StepConfig>[]): StepConfig {
   for (const k of ['sentences', 'steps', 'batch', 'devSentences', 'logEvery', 'evalEvery', 'testSize', 'generalisationSize', 'dModel', 'nHeads', 'dFF', 'nEncoderLayers', 'nDecoderLayers', 'maxTgt'] as const) {
     if (!Number.isInteger(pos[k]) || pos[k] < 1) throw new RangeError(`step: ${k} must be a positive integer, got ${pos[k]}`);
   }
+  if (!(c.pretrain.plateauFactor > 0 && c.pretrain.plateauFactor < 1)) throw new RangeError(`step: pretrain.plateauFactor must be in (0, 1), got ${c.pretrain.plateauFactor}`);
+  if (!Number.isInteger(c.pretrain.plateauPatience) || c.pretrain.plateauPatience < 0) throw new RangeError(`step: pretrain.plateauPatience must be a non-negative integer, got ${c.pretrain.plateauPatience}`);
   if (!(c.pretrain.weightDecay >= 0)) throw new RangeError(`step: pretrain.weightDecay must be >= 0, got ${c.pretrain.weightDecay}`);
   if (c.model.dModel % c.model.nHeads !== 0) throw new RangeError(`step: dModel ${c.model.dModel} is not divisible by nHeads ${c.model.nHeads}`);
   if (c.ablation.heads > c.model.nHeads * c.model.nEncoderLayers) throw new RangeError(`step: ablation.heads ${c.ablation.heads} exceeds the encoder's ${c.model.nHeads * c.model.nEncoderLayers} heads`);

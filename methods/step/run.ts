@@ -7,7 +7,10 @@
 // analysis reads the encoder's attention through the `weights` hooks (the fused kernel trains) and
 // masks the prefix attention of single heads (headKeyMask) to find the heads that look up rules.
 import { crossEntropy, type Engine, type Tensor } from '../../engine/index.js';
-import { AdamW, Embedding, Module, ModuleSnapshot, SeededRng, Transformer, generateSeq2Seq, headKeyMask, spanF1, train } from '../../nn/index.js';
+import {
+  AdamW, Embedding, Module, ModuleSnapshot, ReduceLROnPlateau, SeededRng, Transformer, constantSchedule, cosineSchedule, generateSeq2Seq, headKeyMask, spanF1, train,
+  type Schedule,
+} from '../../nn/index.js';
 import { mergeSeedReports } from '../merge.js';
 import { makeConfig, type StepConfig } from './config.js';
 import {
@@ -193,10 +196,6 @@ function batchLoss(m: StepModel, b: DeviceBatch, mode: PrefixMode): Tensor {
   return crossEntropy(logits.reshape([B * T, V]), b.tgtOut.reshape([B * T]));
 }
 
-/** Linear warmup, then cosine decay to 10 % of the peak. */
-const lrFactor = (step: number, steps: number, warmup: number) =>
-  step < warmup ? (step + 1) / warmup : 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, steps - warmup)));
-
 /**
  * Batches of `size` indices into `set`, epoch by epoch in shuffled order. With bucketing, the shuffled
  * order is cut into pools of `bucket` batches, each pool sorted by target length and served as batches
@@ -237,14 +236,14 @@ interface FitResult {
 }
 
 /**
- * Train `m` with `opt` through nn's train() on batches from `set` (warmup, cosine to 10 % of the peak over
- * `steps`). With `dev`: teacher-forced dev loss every `evalEvery` steps, early stopping after
- * `patience` evaluations without an improvement of more than `minDelta`, and the best step's weights
- * restored at the end.
+ * Train `m` with `opt` through nn's train() on batches from `set`, the lr following `schedule` (a
+ * multiplier of each group's lr). With `dev`: teacher-forced dev loss every `evalEvery` steps, passed
+ * to `onEval` (the lr plateau), early stopping after `patience` evaluations without an improvement of
+ * more than `minDelta`, and the best step's weights restored at the end.
  */
 async function fit(engine: Engine, m: StepModel, opt: AdamW, set: readonly Example[], mode: PrefixMode, o: {
-  steps: number; batch: number; warmup: number; logEvery: number; rng: SeededRng; bucket?: number;
-  dev?: { examples: readonly Example[]; evalEvery: number; patience: number; minDelta: number; restore: readonly Tensor[] };
+  steps: number; batch: number; schedule: Schedule; logEvery: number; rng: SeededRng; bucket?: number;
+  dev?: { examples: readonly Example[]; evalEvery: number; patience: number; minDelta: number; restore: readonly Tensor[]; onEval?: (loss: number) => void };
   log?: (line: string) => void;
 }): Promise<FitResult> {
   const next = batchSampler(set, o.batch, o.rng, o.bucket ?? 0);
@@ -255,7 +254,8 @@ async function fit(engine: Engine, m: StepModel, opt: AdamW, set: readonly Examp
     steps: o.steps,
     logEvery: o.logEvery,
     step: (step) => {
-      for (const g of opt.paramGroups) g.lr = g.initialLr * lrFactor(step, o.steps, o.warmup);
+      // Read at every step (not after it) so a plateau cut made at an evaluation applies from the next step.
+      for (const g of opt.paramGroups) g.lr = g.initialLr * o.schedule(step);
       const b = toBatch(engine, next().map((i) => set[i]), mode);
       const loss = engine.tidy(() => {
         opt.zeroGrad();
@@ -280,6 +280,7 @@ async function fit(engine: Engine, m: StepModel, opt: AdamW, set: readonly Examp
         o.log?.(`step ${step}/${o.steps}  dev loss ${loss.toFixed(3)}`);
         return { devLoss: loss };
       },
+      onEval: (_step: number, metrics: Record<string, number>) => o.dev!.onEval?.(metrics.devLoss),
       earlyStopping: { metric: 'devLoss', patience: o.dev.patience, minDelta: o.dev.minDelta, restoreBest: o.dev.restore },
     } : {}),
   });
@@ -456,9 +457,11 @@ async function runSeed(engine: Engine, c: StepConfig, seed: number, log: (s: str
       const dev = pretrainSet(arm, devSentences, seed + 7919, c.maxTgt, c.pretrain.maxDistractors);
       if (arm === 'step') stepDev = dev;
       const opt = new AdamW(m.parameters(), { lr: c.pretrain.lr, weightDecay: c.pretrain.weightDecay });
+      // Constant lr after warmup, cut by the plateau when the dev loss stalls; early stopping ends the arm.
+      const plateau = new ReduceLROnPlateau({ factor: c.pretrain.plateauFactor, patience: c.pretrain.plateauPatience });
       const fitted = await fit(engine, m, opt, set, mode, {
-        steps: c.pretrain.steps, batch: c.pretrain.batch, warmup: c.pretrain.warmupSteps, logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`), bucket: c.pretrain.bucket,
-        dev: { examples: dev, evalEvery: c.pretrain.evalEvery, patience: c.pretrain.patience, minDelta: c.pretrain.minDelta, restore: m.parameters() },
+        steps: c.pretrain.steps, batch: c.pretrain.batch, schedule: plateau.schedule(constantSchedule({ warmupSteps: c.pretrain.warmupSteps })), logEvery: c.pretrain.logEvery, rng: rng.fork(`order:${arm}`), bucket: c.pretrain.bucket,
+        dev: { examples: dev, evalEvery: c.pretrain.evalEvery, patience: c.pretrain.patience, minDelta: c.pretrain.minDelta, restore: m.parameters(), onEval: (loss) => plateau.step(loss) },
         log: (line) => log(`    seed ${seed} ${arm} ${line}  (${since()})`),
       });
       opt.dispose();
@@ -519,7 +522,7 @@ async function runSeed(engine: Engine, c: StepConfig, seed: number, log: (s: str
             mode = { kind: 'learned', prefix };
             opt = new AdamW([{ params: [prefix], lr: c.finetune.prefixLr }, { params: m.parameters() }], { lr: c.finetune.lr, weightDecay: 0 });
           } else opt = new AdamW(m.parameters(), { lr: c.finetune.lr, weightDecay: 0 });
-          const { curve } = await fit(engine, m, opt, trainSet, mode, { steps: c.finetune.steps, batch: c.finetune.batch, warmup: 0, logEvery: Math.max(1, Math.floor(c.finetune.steps / 4)), rng: rng.fork(`ft:${task}:${name}:${n}`) });
+          const { curve } = await fit(engine, m, opt, trainSet, mode, { steps: c.finetune.steps, batch: c.finetune.batch, schedule: cosineSchedule({ warmupSteps: 0, totalSteps: c.finetune.steps, minLr: 0.1 }), logEvery: Math.max(1, Math.floor(c.finetune.steps / 4)), rng: rng.fork(`ft:${task}:${name}:${n}`) });
           opt.dispose();
           const pred = await predict(engine, m, splits.test, mode, c.maxTgt);
           const r = { accuracy: accuracyOf(pred, splits.test), trainLoss: curve[curve.length - 1].loss, testLoss: await meanLoss(engine, m, splits.test, mode), ...(task === 'chunking' ? { chunkF1: chunkF1Of(pred, splits.test) } : {}) };
