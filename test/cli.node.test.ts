@@ -57,7 +57,7 @@ describe('CLI flags', function () {
     ['untrac', UNTRAC, { ...UNTRAC_DEFAULTS, world: WORLD_DEFAULTS }],
     ['reward-calibration', RC, RC_DEFAULTS],
     ['two-tier-selection', TTS, TTS_DEFAULTS],
-    ['step', STEP, { ...STEP_DEFAULTS, grammar: GRAMMAR_DEFAULTS }],
+    ['step', STEP, { ...STEP_DEFAULTS, grammar: { ...GRAMMAR_DEFAULTS, ...STEP_DEFAULTS.grammar } }],
     ['causal-world-model', CWM, CWM_DEFAULTS],
     ['speech-ib-disentanglement', SPEECH, SPEECH_DEFAULTS],
   ];
