@@ -128,7 +128,8 @@ export interface PlateauOptions {
 
 export interface PlateauState {
   scale: number;
-  best: number;
+  /** null before the first step (±Infinity, which JSON cannot hold). */
+  best: number | null;
   numBadEvals: number;
   cooldownCounter: number;
 }
@@ -189,11 +190,12 @@ export class ReduceLROnPlateau {
   }
 
   stateDict(): PlateauState {
-    return { scale: this.scale, best: this.best, numBadEvals: this.numBadEvals, cooldownCounter: this.cooldownCounter };
+    return { scale: this.scale, best: Number.isFinite(this.best) ? this.best : null, numBadEvals: this.numBadEvals, cooldownCounter: this.cooldownCounter };
   }
 
   loadStateDict(s: PlateauState): void {
-    ({ scale: this.scale, best: this.best, numBadEvals: this.numBadEvals, cooldownCounter: this.cooldownCounter } = s);
+    ({ scale: this.scale, numBadEvals: this.numBadEvals, cooldownCounter: this.cooldownCounter } = s);
+    this.best = s.best ?? (this.o.mode === 'min' ? Infinity : -Infinity);
   }
 
   private isBetter(a: number): boolean {

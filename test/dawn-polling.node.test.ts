@@ -64,6 +64,9 @@ describe('nn/node: Dawn polling (timer instead of a setImmediate spin)', functio
     }
     expect(ran).to.deep.equal(['arrow', 'bound']);
     expect(timers, 'no setTimeout behind them').to.equal(0);
+    // util.promisify(setImmediate) keeps its custom implementation through the wrapper.
+    const { promisify } = await import('node:util');
+    expect(await promisify(setImmediate)('value')).to.equal('value');
     expect(() => setDawnPolling('busy' as 'spin')).to.throw(/setDawnPolling: mode/);
   });
 });

@@ -382,6 +382,13 @@ describe('optim', function () {
         copy.loadStateDict(JSON.parse(JSON.stringify(plateau.stateDict())));
         expect(copy.stateDict()).to.deep.equal(plateau.stateDict());
         expect([copy.step(2.4), plateau.step(2.4)]).to.deep.equal([true, true]);
+        // Before any step the best is ±Infinity, which JSON would turn into null: it round-trips as such.
+        const fresh = new ReduceLROnPlateau({ mode: 'max', patience: 0 });
+        const back = new ReduceLROnPlateau({ mode: 'max', patience: 0 });
+        back.loadStateDict(JSON.parse(JSON.stringify(fresh.stateDict())));
+        expect(back.best).to.equal(-Infinity);
+        expect(back.step(-5), 'any metric improves on a fresh state').to.equal(false);
+        expect(back.best).to.equal(-5);
         opt.dispose();
         disposeAll(ps);
       });

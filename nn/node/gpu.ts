@@ -41,7 +41,10 @@ export function setDawnPolling(mode: DawnPolling): void {
   nativeSetImmediate = original;
   const rerouted = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
     isDawnPoll(fn) ? setTimeout(fn, 0, ...args) : original(fn, ...args)) as typeof setImmediate;
-  globalThis.setImmediate = Object.assign(rerouted, { __promisify__: original.__promisify__ });
+  // Keep what hangs off the original, util.promisify's custom implementation above all (a symbol-keyed
+  // property): without it `promisify(setImmediate)` would call the wrapper callback-style and throw.
+  for (const key of Reflect.ownKeys(original)) if (typeof key === 'symbol') Object.defineProperty(rerouted, key, Object.getOwnPropertyDescriptor(original, key)!);
+  globalThis.setImmediate = rerouted;
 }
 
 /** The polling mode in effect ('spin' until dawnGPU() or setDawnPolling() chooses). */
